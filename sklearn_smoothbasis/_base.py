@@ -1,0 +1,244 @@
+"""What every estimator of the package shares: validation, clusters, routing, scoring.
+
+A subclass implements ``_fit_clusters`` (rows already validated and sorted by cluster)
+and ``_predict_hard`` / ``_predict_soft`` (prediction for rows assigned to one cluster,
+and for rows that are a softmax mixture of clusters).
+"""
+
+import warnings
+from abc import abstractmethod
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils import gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+
+class NoGroupsWarning(UserWarning):
+    """Warning issued when a cluster-aware estimator is fitted without ``groups``."""
+
+
+_NO_GROUPS_MESSAGE = (
+    "{name}.fit received no groups, so all rows are treated as one cluster. Pass the "
+    "cluster id of every row as fit(X, Y, groups=...). In GridSearchCV, "
+    "cross_validate or Pipeline, enable metadata routing with "
+    "sklearn.set_config(enable_metadata_routing=True) so that groups reach fit; "
+    "without it scikit-learn gives groups to the CV splitter only."
+)
+
+
+def _check_groups(groups, n_rows, caller):
+    """Validate cluster labels: 1-D, one per row, no missing values."""
+    labels = np.asarray(groups)
+    if labels.ndim != 1:
+        raise ValueError(
+            f"groups passed to {caller} must be 1-D with one cluster label per row; "
+            f"got an array of shape {labels.shape}."
+        )
+    if labels.shape[0] != n_rows:
+        raise ValueError(
+            f"X has {n_rows} rows but groups passed to {caller} has {labels.shape[0]} "
+            "labels; they must have the same length."
+        )
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError(f"groups passed to {caller} contains NaN; every row needs a label.")
+    return labels
+
+
+class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
+    """Base class: per-cluster regressors with query routing.
+
+    Fitted attributes set here: ``clusters_``, ``centroids_``, ``n_features_in_``,
+    ``n_targets_`` (and ``feature_names_in_`` when X has feature names).
+    """
+
+    __metadata_request__fit = {"groups": True}
+    __metadata_request__predict = {"groups": True}
+    __metadata_request__score = {"groups": True}
+
+    _parameter_constraints: dict = {}
+    # Estimators whose prediction depends on the cluster set these two to True.
+    _uses_clusters = True
+
+    _routing_constraints = {
+        "routing": [StrOptions({"soft", "hard"})],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def _validate_fit_data(self, X, Y):
+        X, Y = validate_data(
+            self, X, Y, multi_output=True, y_numeric=True,
+            dtype=[np.float64, np.float32],
+        )
+        self._y_1d = Y.ndim == 1
+        Y = np.asarray(Y, dtype=X.dtype).reshape(X.shape[0], -1)
+        self.n_targets_ = Y.shape[1]
+        return X, Y
+
+    def _encode_fit_groups(self, groups, n_rows):
+        if groups is None:
+            if self._uses_clusters:
+                warnings.warn(
+                    _NO_GROUPS_MESSAGE.format(name=type(self).__name__), NoGroupsWarning,
+                    stacklevel=3,
+                )
+            return np.zeros(1, dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
+        labels = _check_groups(groups, n_rows, "fit")
+        try:
+            return np.unique(labels, return_inverse=True)
+        except TypeError as exc:
+            raise ValueError(
+                "Cluster labels in groups must be mutually comparable (for example all "
+                f"int or all str); sorting them failed: {exc}"
+            ) from None
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, groups=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (question embeddings).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets (answer embeddings).
+        groups : array-like of shape (n_samples,), default=None
+            Cluster label of each row (any sortable hashable labels, e.g. int or
+            str). ``None`` treats all rows as one cluster and warns.
+
+        Returns
+        -------
+        self : object
+            Fitted estimator.
+        """
+        X, Y = self._validate_fit_data(X, y)
+        clusters, labels = self._encode_fit_groups(groups, X.shape[0])
+        self.clusters_ = clusters
+        order = np.argsort(labels, kind="stable")
+        counts = np.bincount(labels, minlength=len(clusters))
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        X_sorted, Y_sorted = X[order], Y[order]
+        self.centroids_ = np.add.reduceat(X_sorted, starts[:-1], axis=0) / counts[:, None].astype(X.dtype)
+        self._fit_clusters(X_sorted, Y_sorted, starts)
+        return self
+
+    @abstractmethod
+    def _fit_clusters(self, X, Y, starts):
+        """Fit on rows sorted by cluster; cluster i owns rows ``starts[i]:starts[i+1]``."""
+
+    def _assign(self, groups, n_rows):
+        """Cluster index of each row, ``-1`` where the label was not seen in fit."""
+        assigned = np.full(n_rows, -1, dtype=np.int64)
+        if groups is None:
+            return assigned
+        labels = _check_groups(groups, n_rows, "predict")
+        if (labels.dtype.kind in "biuf") != (self.clusters_.dtype.kind in "biuf"):
+            raise ValueError(
+                f"groups passed to predict have dtype {labels.dtype} but the clusters "
+                f"seen in fit have dtype {self.clusters_.dtype}; labels of different "
+                "kinds can never match."
+            )
+        position = np.searchsorted(self.clusters_, labels)
+        position = np.minimum(position, len(self.clusters_) - 1)
+        seen = self.clusters_[position] == labels
+        assigned[seen] = position[seen]
+        return assigned
+
+    def _routing_weights(self, X):
+        """Soft routing: ``softmax(cos(x, centroid_i) / temperature)``, shape (m, N)."""
+        centroid_norm = np.linalg.norm(self.centroids_, axis=1)
+        unit_centroids = self.centroids_ / np.where(centroid_norm > 0, centroid_norm, 1)[:, None]
+        row_norm = np.linalg.norm(X, axis=1)
+        cos = (X @ unit_centroids.T) / np.where(row_norm > 0, row_norm, 1)[:, None]
+        logits = cos / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return weights
+
+    def _route(self, X, assigned):
+        """Fill unknown rows: nearest centroid (hard) or mixture weights (soft)."""
+        unknown = np.flatnonzero(assigned < 0)
+        if unknown.size == 0:
+            return assigned, unknown, None
+        weights = self._routing_weights(X[unknown])
+        if self.routing == "hard":
+            assigned = assigned.copy()
+            assigned[unknown] = np.argmax(weights, axis=1)
+            return assigned, unknown[:0], None
+        return assigned, unknown, weights
+
+    def predict(self, X, groups=None):
+        """Predict targets, routing rows whose cluster is unknown.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs.
+        groups : array-like of shape (n_samples,), default=None
+            Cluster label of each row. Rows whose label was seen in fit use that
+            cluster's map; rows with no label (``groups=None``) or an unseen one are
+            routed by their cosine similarity to the cluster centroids.
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            Predictions, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        n_rows = X.shape[0]
+        Y_pred = np.empty((n_rows, self.n_targets_), dtype=X.dtype)
+        if not self._uses_clusters:
+            Y_pred[:] = self._predict_hard(X, np.zeros(n_rows, dtype=np.int64))
+        else:
+            assigned = self._assign(groups, n_rows)
+            row_bytes = 8 * (len(self.clusters_) + self.n_targets_ + X.shape[1])
+            for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
+                chunk, soft_rows, weights = self._route(X[rows], assigned[rows])
+                hard_rows = np.flatnonzero(chunk >= 0)
+                out = Y_pred[rows]
+                if hard_rows.size:
+                    out[hard_rows] = self._predict_hard(X[rows][hard_rows], chunk[hard_rows])
+                if soft_rows.size:
+                    out[soft_rows] = self._predict_soft(X[rows][soft_rows], weights)
+        return Y_pred.ravel() if self._y_1d else Y_pred
+
+    @abstractmethod
+    def _predict_hard(self, X, clusters):
+        """Predictions of rows each assigned to one cluster index."""
+
+    @abstractmethod
+    def _predict_soft(self, X, weights):
+        """Predictions of rows that mix the clusters with ``weights`` (m, N)."""
+
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Coefficient of determination :math:`R^2` of ``predict(X, groups)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Test inputs.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True targets.
+        groups : array-like of shape (n_samples,), default=None
+            Cluster labels, passed to :meth:`predict`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            :math:`R^2` averaged uniformly over targets.
+        """
+        return r2_score(y, self.predict(X, groups=groups), sample_weight=sample_weight)

@@ -1,0 +1,277 @@
+"""Baselines: one shared map, independent per-cluster maps, and the multi-head router."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.utils import gen_even_slices
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import ClusterRegressorMixin
+
+
+def _ridge_map(X, Y, alpha):
+    """``argmin ||X W - Y||^2 + alpha ||W||^2``, in dual form when rows are fewer."""
+    n, d = X.shape
+    if n <= d:
+        kernel = X @ X.T + alpha * np.eye(n, dtype=X.dtype)
+        return X.T @ np.linalg.solve(kernel, Y)
+    return np.linalg.solve(X.T @ X + alpha * np.eye(d, dtype=X.dtype), X.T @ Y)
+
+
+def _procrustes_map(X, Y):
+    """Orthogonal Procrustes: the (semi-)orthogonal ``W`` closest to mapping X onto Y."""
+    U, _, Vt = np.linalg.svd(X.T @ Y, full_matrices=False)
+    return U @ Vt
+
+
+def shared_map(X, Y, method, alpha):
+    """One ``d x p`` map fitted on all rows by ``method``."""
+    if method == "identity":
+        return np.eye(X.shape[1], Y.shape[1], dtype=X.dtype)
+    if method == "pinv":
+        return np.linalg.pinv(X) @ Y
+    if method == "procrustes":
+        return _procrustes_map(X, Y)
+    return _ridge_map(X, Y, alpha)
+
+
+def _maps_of_clusters(X, Y, starts, method, alpha):
+    """Independent maps of consecutive clusters (rows ``starts[0]:starts[-1]``)."""
+    maps = np.empty((len(starts) - 1, X.shape[1], Y.shape[1]), dtype=X.dtype)
+    for i in range(len(starts) - 1):
+        rows = slice(starts[i] - starts[0], starts[i + 1] - starts[0])
+        maps[i] = shared_map(X[rows], Y[rows], method, alpha)
+    return maps
+
+
+def _check_square(method, n_features, n_targets):
+    if method == "identity" and n_features != n_targets:
+        raise ValueError(
+            f"method='identity' needs as many features as targets; got n_features="
+            f"{n_features} and n_targets={n_targets}."
+        )
+
+
+class SharedProjectionRegressor(ClusterRegressorMixin):
+    """One linear map ``W`` shared by all clusters (the underfitting baseline).
+
+    ``groups`` is accepted by ``fit``, ``predict`` and ``score`` (so that the estimator
+    can be swapped with the cluster-aware ones in one search) and ignored.
+
+    Parameters
+    ----------
+    method : {"ridge", "pinv", "procrustes", "identity"}, default="ridge"
+        ``"ridge"`` minimises :math:`\\lVert XW - Y\\rVert_F^2 + \\alpha \\lVert W
+        \\rVert_F^2`; ``"pinv"`` is the minimum-norm least-squares map;
+        ``"procrustes"`` the (semi-)orthogonal map closest to it; ``"identity"`` is
+        zero-shot retrieval (needs ``n_features == n_targets``).
+    alpha : float, default=1.0
+        Ridge penalty, used by ``method="ridge"`` only.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features, n_targets)
+        The shared map (predictions are ``X @ coef_``).
+    clusters_ : ndarray of shape (n_clusters,)
+        Cluster labels seen in fit (unused for prediction).
+    centroids_ : ndarray of shape (n_clusters, n_features)
+        Mean input of each cluster (unused for prediction).
+    n_targets_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    SmoothingBasisRegressor : Per-cluster maps over a shared basis.
+    IndependentProjectionRegressor : One map per cluster, fitted alone.
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis import SharedProjectionRegressor
+    >>> from sklearn_smoothbasis.datasets import make_multicluster_regression
+    >>> X, Y, groups = make_multicluster_regression(n_clusters=5, random_state=0)
+    >>> model = SharedProjectionRegressor(alpha=1e-3).fit(X, Y, groups=groups)
+    >>> model.coef_.shape
+    (16, 16)
+    """
+
+    _uses_clusters = False
+    _parameter_constraints = {
+        "method": [StrOptions({"ridge", "pinv", "procrustes", "identity"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, method="ridge", *, alpha=1.0):
+        self.method = method
+        self.alpha = alpha
+
+    def _fit_clusters(self, X, Y, starts):
+        _check_square(self.method, X.shape[1], Y.shape[1])
+        self.coef_ = shared_map(X, Y, self.method, self.alpha)
+
+    def _predict_hard(self, X, clusters):
+        return X @ self.coef_
+
+    _predict_soft = _predict_hard
+
+
+class IndependentProjectionRegressor(ClusterRegressorMixin):
+    """One linear map per cluster, each fitted on its own rows (the overfitting baseline).
+
+    Parameters
+    ----------
+    method : {"ridge", "pinv", "procrustes"}, default="ridge"
+        How each map is fitted, as in :class:`SharedProjectionRegressor`.
+    alpha : float, default=1.0
+        Ridge penalty of each cluster's map (``method="ridge"``).
+    routing : {"soft", "hard"}, default="soft"
+        How rows with an unknown cluster are predicted: a softmax mixture of the
+        cluster maps over the cosine similarity to the cluster centroids, or the map
+        of the nearest centroid.
+    temperature : float, default=0.1
+        Softmax temperature of soft routing.
+    n_jobs : int, default=None
+        Number of jobs fitting chunks of clusters in parallel (joblib).
+
+    Attributes
+    ----------
+    maps_ : ndarray of shape (n_clusters, n_features, n_targets)
+        The map of each cluster, in the order of ``clusters_``.
+    clusters_ : ndarray of shape (n_clusters,)
+        Sorted cluster labels seen in fit.
+    centroids_ : ndarray of shape (n_clusters, n_features)
+        Mean input of each cluster, used for routing.
+    n_targets_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    SmoothingBasisRegressor : The same maps constrained to a shared basis.
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis import IndependentProjectionRegressor
+    >>> from sklearn_smoothbasis.datasets import make_multicluster_regression
+    >>> X, Y, groups = make_multicluster_regression(n_clusters=5, random_state=0)
+    >>> model = IndependentProjectionRegressor(alpha=1e-3).fit(X, Y, groups=groups)
+    >>> model.maps_.shape
+    (5, 16, 16)
+    """
+
+    _parameter_constraints = {
+        "method": [StrOptions({"ridge", "pinv", "procrustes"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        **ClusterRegressorMixin._routing_constraints,
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, method="ridge", *, alpha=1.0, routing="soft", temperature=0.1,
+                 n_jobs=None):
+        self.method = method
+        self.alpha = alpha
+        self.routing = routing
+        self.temperature = temperature
+        self.n_jobs = n_jobs
+
+    def _fit_clusters(self, X, Y, starts):
+        n_clusters = len(starts) - 1
+        n_tasks = min(n_clusters, 8 * max(1, abs(self.n_jobs or 1)))
+        slices = list(gen_even_slices(n_clusters, n_tasks))
+        tasks = (
+            delayed(_maps_of_clusters)(
+                X[starts[s.start]:starts[s.stop]], Y[starts[s.start]:starts[s.stop]],
+                starts[s.start:s.stop + 1], self.method, self.alpha,
+            )
+            for s in slices
+        )
+        self.maps_ = np.concatenate(Parallel(n_jobs=self.n_jobs)(tasks))
+
+    def _predict_hard(self, X, clusters):
+        Y_pred = np.empty((X.shape[0], self.n_targets_), dtype=X.dtype)
+        for i in np.unique(clusters):
+            rows = clusters == i
+            Y_pred[rows] = X[rows] @ self.maps_[i]
+        return Y_pred
+
+    def _predict_soft(self, X, weights):
+        Y_pred = np.zeros((X.shape[0], self.n_targets_), dtype=X.dtype)
+        n_clusters, d, p = self.maps_.shape
+        step = max(1, 2**24 // max(1, X.shape[0] * p))
+        for c0 in range(0, n_clusters, step):
+            maps = self.maps_[c0:c0 + step]
+            XW = (X @ maps.transpose(1, 0, 2).reshape(d, -1)).reshape(X.shape[0], -1, p)
+            Y_pred += np.einsum("mc,mcp->mp", weights[:, c0:c0 + step].astype(X.dtype), XW)
+        return Y_pred
+
+
+class MultiHeadRegressor(ClusterRegressorMixin):
+    """The multi-head router: a softmax-weighted mean of the clusters' mean targets.
+
+    There is no map: a row predicts ``sum_i w_i mean(Y_i)`` with
+    ``w = softmax(cos(x, centroid_i) / temperature)``, or its own cluster's mean
+    target when its cluster is given.
+
+    Parameters
+    ----------
+    routing : {"soft", "hard"}, default="soft"
+        Softmax mixture of the clusters, or the nearest centroid only.
+    temperature : float, default=0.1
+        Softmax temperature.
+
+    Attributes
+    ----------
+    target_means_ : ndarray of shape (n_clusters, n_targets)
+        Mean target of each cluster.
+    clusters_ : ndarray of shape (n_clusters,)
+        Sorted cluster labels seen in fit.
+    centroids_ : ndarray of shape (n_clusters, n_features)
+        Mean input of each cluster, used for routing.
+    n_targets_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    SmoothingBasisRegressor : Routes to per-cluster maps instead of fixed targets.
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis import MultiHeadRegressor
+    >>> from sklearn_smoothbasis.datasets import make_multicluster_regression
+    >>> X, Y, groups = make_multicluster_regression(n_clusters=5, random_state=0)
+    >>> MultiHeadRegressor().fit(X, Y, groups=groups).target_means_.shape
+    (5, 16)
+    """
+
+    _parameter_constraints = {**ClusterRegressorMixin._routing_constraints}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Without groups every row is one cluster and the prediction is the mean target.
+        tags.regressor_tags.poor_score = True
+        return tags
+
+    def __init__(self, *, routing="soft", temperature=0.1):
+        self.routing = routing
+        self.temperature = temperature
+
+    def _fit_clusters(self, X, Y, starts):
+        counts = np.diff(starts)[:, None].astype(X.dtype)
+        self.target_means_ = np.add.reduceat(Y, starts[:-1], axis=0) / counts
+
+    def _predict_hard(self, X, clusters):
+        return self.target_means_[clusters]
+
+    def _predict_soft(self, X, weights):
+        return weights.astype(X.dtype) @ self.target_means_

@@ -1,0 +1,109 @@
+"""Initial bases: top singular directions of per-cluster maps, or random.
+
+Every per-cluster map used here has the factored form ``M_i = X_i^T B_i`` (``B_i`` has
+one row per row of cluster ``i``): ridge solutions and loss gradients both do. The best
+rank-K basis in Frobenius norm (Eckart-Young) is spanned by the top right singular
+vectors of the ``N x (d p)`` matrix whose rows are ``vec(M_i)``; it is computed from the
+factors without forming the ``N`` maps: exactly through an ``N x N`` Gram matrix when the
+rows are few, by randomized subspace iteration otherwise.
+"""
+
+import numpy as np
+from sklearn.utils import check_random_state, gen_batches
+
+from ._solvers import orthonormalize
+
+# Up to this many rows the Gram matrix of the maps is formed exactly (an n x n kernel).
+_EXACT_GRAM_MAX_ROWS = 4000
+_OVERSAMPLES = 10
+_POWER_ITERATIONS = 4
+
+
+def ridge_factors(X, R, starts, ridge):
+    """Factors ``B`` with ``X_i^T B_i = argmin ||X_i W - R_i||^2 + ridge_i ||W||_F^2``.
+
+    Clusters of equal size are solved in one batch: in dual form when they have no more
+    rows than features, in primal form otherwise (then ``B_i = (R_i - X_i W_i) /
+    ridge_i``, from the normal equations).
+    """
+    counts = np.diff(starts)
+    d = X.shape[1]
+    B = np.empty_like(R)
+    for size in np.unique(counts):
+        clusters = np.flatnonzero(counts == size)
+        rows = starts[clusters][:, None] + np.arange(size)
+        Xc, Rc = X[rows], R[rows]  # (c, size, d), (c, size, p)
+        lam = ridge[clusters][:, None, None].astype(X.dtype)
+        if size <= d:
+            kernel = np.matmul(Xc, Xc.transpose(0, 2, 1)) + lam * np.eye(size, dtype=X.dtype)
+            B[rows] = np.linalg.solve(kernel, Rc)
+        else:
+            gram = np.matmul(Xc.transpose(0, 2, 1), Xc) + lam * np.eye(d, dtype=X.dtype)
+            W = np.linalg.solve(gram, np.matmul(Xc.transpose(0, 2, 1), Rc))
+            B[rows] = (Rc - np.matmul(Xc, W)) / lam
+    return B
+
+
+def _segment_sum(a, starts, axis=0):
+    return np.add.reduceat(a, starts[:-1], axis=axis)
+
+
+def _maps_times(X, B, starts, labels, U):
+    """``sum_i U[i, j] X_i^T B_i`` for each column j: shape ``(q, d, p)``."""
+    q = U.shape[1]
+    out = np.zeros((X.shape[1], q * B.shape[1]), dtype=X.dtype)
+    for rows in gen_batches(X.shape[0], max(1, 2**22 // (q * B.shape[1]))):
+        weighted = U[labels[rows]][:, :, None] * B[rows][:, None, :]
+        out += X[rows].T @ weighted.reshape(weighted.shape[0], -1)
+    return out.reshape(X.shape[1], q, -1).transpose(1, 0, 2)
+
+
+def _inner_with_maps(X, B, starts, V):
+    """``<X_i^T B_i, V_j>_F`` for all clusters i and matrices j: shape ``(N, q)``."""
+    q = V.shape[0]
+    V_mat = np.ascontiguousarray(V.transpose(1, 0, 2)).reshape(X.shape[1], -1)
+    per_row = np.empty((X.shape[0], q), dtype=np.float64)
+    for rows in gen_batches(X.shape[0], max(1, 2**22 // (q * B.shape[1]))):
+        XV = (X[rows] @ V_mat).reshape(-1, q, B.shape[1])
+        per_row[rows] = np.einsum("rjp,rp->rj", XV, B[rows])
+    return _segment_sum(per_row, starts)
+
+
+def top_map_directions(X, B, starts, n_components, random_state):
+    """Top right singular vectors of the stacked maps ``vec(X_i^T B_i)``.
+
+    Returns an orthonormal basis of shape ``(n_components, d, p)``. Directions with a
+    negligible singular value (for instance vanishing gradients) are replaced by
+    random directions orthogonal to the others, so the result always has full rank.
+    """
+    n_clusters = len(starts) - 1
+    labels = np.repeat(np.arange(n_clusters), np.diff(starts))
+    rng = check_random_state(random_state)
+    if X.shape[0] <= _EXACT_GRAM_MAX_ROWS:
+        kernel = (X @ X.T).astype(np.float64) * (B @ B.T).astype(np.float64)
+        gram = _segment_sum(_segment_sum(kernel, starts, axis=0), starts, axis=1)
+        eigval, U = np.linalg.eigh(gram)
+    else:
+        q = min(n_clusters, n_components + _OVERSAMPLES)
+        U = rng.standard_normal((n_clusters, q))
+        for _ in range(_POWER_ITERATIONS):
+            U = np.linalg.qr(_inner_with_maps(X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype))))[0]
+        small = _inner_with_maps(X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype)))
+        eigval, rot = np.linalg.eigh(U.T @ small)
+        U = U @ rot
+    order = np.argsort(eigval)[::-1][:n_components]
+    eigval, U = np.maximum(eigval[order], 0.0), U[:, order]
+    basis = _maps_times(X, B, starts, labels, U.astype(X.dtype))
+    usable = eigval > 1e-10 * max(eigval[0], np.finfo(np.float64).tiny) if eigval.size else []
+    n_usable = int(np.sum(usable))
+    if n_usable < n_components:
+        filler = rng.standard_normal((n_components - n_usable,) + basis.shape[1:])
+        basis = np.concatenate([basis[:n_usable], filler.astype(X.dtype)])
+    return orthonormalize(basis)
+
+
+def random_basis(n_components, n_features, n_targets, dtype, random_state):
+    """An orthonormal basis drawn from the standard normal distribution."""
+    rng = check_random_state(random_state)
+    basis = rng.standard_normal((n_components, n_features, n_targets)).astype(dtype)
+    return orthonormalize(basis)

@@ -1,0 +1,338 @@
+"""SmoothingBasisRegressor: per-cluster linear maps over a small shared basis."""
+
+import math
+import warnings
+from contextlib import ExitStack
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, effective_n_jobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_array
+from threadpoolctl import threadpool_limits
+
+from ._base import ClusterRegressorMixin
+from ._baselines import shared_map
+from ._init import random_basis, ridge_factors, top_map_directions
+from ._loss import ClusterLoss
+from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
+
+# Ridge of the "shared" prior map, in scikit-learn's Ridge convention (the default of
+# sklearn.linear_model.Ridge); pass a fitted map as ``prior`` to choose another.
+_SHARED_PRIOR_ALPHA = 1.0
+# Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
+# units of the mean squared row norm of X: a tiny ridge, so they are nearly minimum
+# norm interpolants, but never singular.
+_INIT_RELATIVE_RIDGE = 1e-3
+
+
+def _resolve_solver(solver):
+    """``"auto"`` is L-BFGS: with the coefficients eliminated it needs far fewer
+    passes over the data than gradient steps to reach the same objective (see
+    ``benchmarks/``)."""
+    return "lbfgs" if solver == "auto" else solver
+
+
+class SmoothingBasisRegressor(ClusterRegressorMixin):
+    r"""Per-cluster linear maps written as a prior plus a combination of a shared basis.
+
+    Each cluster :math:`i` maps a row :math:`x` to :math:`x W_i` with
+
+    .. math::
+
+        W_i = P + \sum_{k=1}^{K} C_{ik} G_k ,
+
+    where :math:`P` is a fixed prior map, :math:`G_1 \dots G_K` (``basis_``) are shared
+    ``n_features x n_targets`` matrices, orthonormal in the Frobenius inner product,
+    and :math:`C` (``coefficients_``) holds each cluster's coefficients. The model
+    minimises the mean over the :math:`N` clusters of
+
+    .. math::
+
+        L_i = \frac{1}{n_i}\sum_{r \in i}\Big[(1-\lambda)\lVert x_r W_i - y_r\rVert^2
+              + \lambda\big(1 - \cos(x_r W_i, y_r)\big)\Big]
+              + s\,\lVert W_i - P \rVert_F^2
+
+    with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``shrinkage``. The
+    penalty pulls every map toward the prior where a cluster has little data, which is
+    what lets a few questions per cluster help without destroying the zero-shot
+    geometry (``prior="identity"``). It alternates exact per-cluster coefficient
+    solves (least squares, refined by Gauss-Newton steps on the cosine term) with
+    steps on the basis; the objective never increases.
+
+    Parameters
+    ----------
+    n_basis : int or "auto", default="auto"
+        Number :math:`K` of basis matrices. ``"auto"`` is ``ceil(sqrt(n_clusters))``,
+        capped by ``min(n_clusters, n_features * n_targets)``, the most the data can
+        identify; a larger int raises an error.
+    cosine_weight : float in [0, 1], default=0.5
+        Weight :math:`\lambda` of the cosine distance against the squared error.
+    lr : float, default=1.0
+        Step of ``solver="gd"`` as a fraction of ``1 / L``, :math:`L` an upper bound
+        of the Lipschitz constant of the basis gradient computed from the data, so the
+        same value suits every dataset. Also scales the first L-BFGS step.
+    solver : {"auto", "lbfgs", "gd"}, default="auto"
+        ``"gd"``: the proposal's scheme, gradient steps on the basis with
+        re-orthonormalisation every ``reorth_interval`` iterations. ``"lbfgs"``:
+        L-BFGS on the basis with the coefficients eliminated. Both re-solve the
+        coefficients exactly at every evaluation and backtrack so the objective
+        decreases. ``"auto"`` picks ``"lbfgs"`` (measured faster, same objective).
+    init : {"svd", "gradient", "random"}, default="svd"
+        ``"svd"``: the top-K singular directions of the per-cluster ridge maps (of the
+        residual after the prior), the best rank-K fit to them. ``"gradient"``: the
+        top-K directions of the proposal's per-cluster loss gradients at the prior.
+        ``"random"``: a random orthonormal basis. Missing directions (vanishing maps
+        or gradients) are completed at random.
+    max_iter : int, default=100
+        Maximum number of basis iterations.
+    tol : float, default=1e-5
+        Stop when one iteration decreases the objective by less than ``tol`` times
+        its value.
+    reorth_interval : int or None, default=10
+        ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
+        iterations (the objective is unchanged by it). The fitted basis is always
+        orthonormal.
+    prior : {"auto", "identity", "shared"}, array-like or None, default="auto"
+        The map :math:`P`. ``None``: :math:`P = 0`, the proposal's plain model.
+        ``"identity"``: needs ``n_features == n_targets`` (question and answer
+        embeddings in one space). ``"shared"``: a ridge map (alpha 1.0) fitted on all
+        rows. An array of shape ``(n_features, n_targets)`` is used as given.
+        ``"auto"``: ``"identity"`` when ``n_features == n_targets``, else ``"shared"``.
+    shrinkage : float, default=0.01
+        Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, per cluster (it acts as
+        a ridge of strength :math:`s\,n_i` on the cluster's squared error).
+    routing : {"soft", "hard"}, default="soft"
+        Prediction of rows with an unknown cluster: ``"soft"`` uses
+        :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(x, c_i) / T)`,
+        computed as :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in
+        :math:`O(K d p + N d)` per row; ``"hard"`` uses the nearest centroid's map.
+    temperature : float, default=0.1
+        Softmax temperature :math:`T` of soft routing.
+    n_jobs : int, default=None
+        Number of joblib jobs (threads) working on chunks of clusters. Results do not
+        depend on it. BLAS is limited to one thread per job while they run.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the ``"random"`` init, the completion of missing directions and the
+        randomized SVD of large problems.
+    verbose : int, default=0
+        Print the objective at each iteration when positive.
+
+    Attributes
+    ----------
+    basis_ : ndarray of shape (n_basis_, n_features_in_, n_targets_)
+        The shared basis :math:`G`, orthonormal in the Frobenius inner product.
+    coefficients_ : ndarray of shape (n_clusters, n_basis_)
+        Coefficients :math:`C` of each cluster, in the order of ``clusters_``.
+    clusters_ : ndarray of shape (n_clusters,)
+        Sorted cluster labels seen in fit.
+    centroids_ : ndarray of shape (n_clusters, n_features_in_)
+        Mean input of each cluster, used for routing.
+    prior_ : ndarray of shape (n_features_in_, n_targets_) or None
+        The prior map :math:`P`.
+    n_basis_ : int
+        Number of basis matrices used.
+    n_iter_ : int
+        Number of basis iterations run.
+    loss_curve_ : list of float
+        Objective after each iteration.
+    objective_ : float
+        Final value of the objective.
+    solver_ : str
+        The solver used (``"auto"`` resolved).
+    n_targets_ : int
+        Number of targets.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    See Also
+    --------
+    IndependentProjectionRegressor : One unconstrained map per cluster.
+    SharedProjectionRegressor : One map for all clusters.
+    MultiHeadRegressor : Softmax router over the clusters' mean targets.
+
+    References
+    ----------
+    "Smoothing Basis for Multi-Cluster Projection", UnifyWeaver proposal v0.2 (2025).
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis import SmoothingBasisRegressor
+    >>> from sklearn_smoothbasis.datasets import make_multicluster_regression
+    >>> X, Y, groups = make_multicluster_regression(
+    ...     n_clusters=20, n_basis=2, n_features=8, n_targets=8, random_state=0)
+    >>> model = SmoothingBasisRegressor(n_basis=2, prior=None, shrinkage=0.0,
+    ...                                 cosine_weight=0.0, random_state=0)
+    >>> model = model.fit(X, Y, groups=groups)
+    >>> model.basis_.shape, model.coefficients_.shape
+    ((2, 8, 8), (20, 2))
+    >>> round(model.score(X, Y, groups=groups), 2)
+    1.0
+    """
+
+    _parameter_constraints = {
+        "n_basis": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "cosine_weight": [Interval(Real, 0, 1, closed="both")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"auto", "lbfgs", "gd"})],
+        "init": [StrOptions({"svd", "gradient", "random"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
+        "prior": [StrOptions({"auto", "identity", "shared"}), "array-like", None],
+        "shrinkage": [Interval(Real, 0, None, closed="left")],
+        **ClusterRegressorMixin._routing_constraints,
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_basis="auto",
+        *,
+        cosine_weight=0.5,
+        lr=1.0,
+        solver="auto",
+        init="svd",
+        max_iter=100,
+        tol=1e-5,
+        reorth_interval=10,
+        prior="auto",
+        shrinkage=0.01,
+        routing="soft",
+        temperature=0.1,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_basis = n_basis
+        self.cosine_weight = cosine_weight
+        self.lr = lr
+        self.solver = solver
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.reorth_interval = reorth_interval
+        self.prior = prior
+        self.shrinkage = shrinkage
+        self.routing = routing
+        self.temperature = temperature
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self, n_features, n_targets, n_clusters):
+        """Cross-parameter checks; returns the resolved number of basis matrices."""
+        most = min(n_clusters, n_features * n_targets)
+        if self.n_basis == "auto":
+            return min(math.ceil(math.sqrt(n_clusters)), most)
+        if self.n_basis > most:
+            raise ValueError(
+                f"n_basis={self.n_basis} is larger than the data supports: with "
+                f"{n_clusters} clusters, {n_features} features and {n_targets} targets "
+                f"at most min(n_clusters, n_features * n_targets) = {most} basis maps "
+                "are identifiable. Lower n_basis or pass more clusters."
+            )
+        return self.n_basis
+
+    def _fit_prior(self, X, Y):
+        d, p = X.shape[1], Y.shape[1]
+        prior = self.prior
+        if isinstance(prior, str) and prior == "auto":
+            prior = "identity" if d == p else "shared"
+        if prior is None:
+            return None
+        if isinstance(prior, str) and prior == "identity":
+            if d != p:
+                raise ValueError(
+                    "prior='identity' needs as many features as targets (questions and "
+                    f"answers in one embedding space); got n_features={d} and "
+                    f"n_targets={p}. Use prior='shared' or prior=None."
+                )
+            return np.eye(d, dtype=X.dtype)
+        if isinstance(prior, str):
+            return shared_map(X, Y, "ridge", _SHARED_PRIOR_ALPHA)
+        prior = check_array(prior, dtype=X.dtype, input_name="prior")
+        if prior.shape != (d, p):
+            raise ValueError(
+                f"prior must have shape (n_features, n_targets) = ({d}, {p}); got "
+                f"{prior.shape}."
+            )
+        return prior
+
+    def _initial_basis(self, X, Y, base, starts, n_basis):
+        residual = Y if base is None else Y - base
+        d, p = X.shape[1], Y.shape[1]
+        if self.init == "random":
+            return random_basis(n_basis, d, p, X.dtype, self.random_state)
+        counts = np.diff(starts)
+        if self.init == "svd":
+            mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
+            ridge = counts * self.shrinkage + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
+            factors = ridge_factors(X, residual, starts, ridge)
+        else:  # the proposal's per-cluster gradients, at the prior
+            lam = self.cosine_weight
+            norm = np.linalg.norm(Y, axis=1, keepdims=True)
+            unit = Y / np.where(norm > 0, norm, 1)
+            per_row = 2 * (1 - lam) * residual + lam * unit
+            factors = per_row / np.repeat(counts, counts)[:, None].astype(X.dtype)
+        return top_map_directions(X, factors, starts, n_basis, self.random_state)
+
+    def _chunk_starts(self, starts, n_basis, n_targets, itemsize):
+        """Cluster offsets of chunks whose working arrays fit in ``working_memory``."""
+        n_rows = starts[-1]
+        row_bytes = itemsize * (4 * n_basis * n_targets + n_basis**2 + 4 * n_targets)
+        chunk_rows = get_chunk_n_rows(row_bytes, max_n_rows=n_rows)
+        marks = np.searchsorted(starts, np.arange(0, n_rows, chunk_rows), side="right") - 1
+        return np.unique(np.concatenate((marks, [len(starts) - 1])))
+
+    def _fit_clusters(self, X, Y, starts):
+        n_clusters = len(starts) - 1
+        n_basis = self._check_params(X.shape[1], Y.shape[1], n_clusters)
+        prior = self._fit_prior(X, Y)
+        base = None if prior is None else X @ prior
+        basis = self._initial_basis(X, Y, base, starts, n_basis)
+        coef = np.zeros((n_clusters, n_basis), dtype=X.dtype)
+        self.solver_ = _resolve_solver(self.solver)
+        chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize)
+        with ExitStack() as stack:
+            parallel = None
+            if effective_n_jobs(self.n_jobs) > 1 and len(chunk_starts) > 2:
+                parallel = stack.enter_context(Parallel(n_jobs=self.n_jobs, prefer="threads"))
+                stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+            objective = BasisObjective(
+                X, Y, base, starts, ClusterLoss(self.cosine_weight), self.shrinkage,
+                chunk_starts, parallel,
+            )
+            basis, coef, n_iter, loss_curve, converged = fit_basis(
+                objective, basis, coef, solver=self.solver_, lr=self.lr,
+                max_iter=self.max_iter, tol=self.tol,
+                reorth_interval=self.reorth_interval, verbose=self.verbose,
+            )
+            basis, coef = orthonormalize(basis, coef)
+            self.objective_ = objective(basis, coef, solve=False, need_grad=False)[0]
+        if not converged and self.tol > 0:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations: the last one decreased the objective by more than "
+                f"tol={self.tol} (relative). Increase max_iter, or raise tol.",
+                ConvergenceWarning,
+            )
+        self.basis_, self.coefficients_, self.prior_ = basis, coef, prior
+        self.n_basis_, self.n_iter_, self.loss_curve_ = n_basis, n_iter, loss_curve
+
+    def _predict_coefficient_rows(self, X, coef_rows):
+        Z = design(X, basis_matrix(self.basis_), self.n_basis_)
+        base = None if self.prior_ is None else X @ self.prior_
+        return predict_from_design(Z, coef_rows.astype(X.dtype, copy=False), base)
+
+    def _predict_hard(self, X, clusters):
+        return self._predict_coefficient_rows(X, self.coefficients_[clusters])
+
+    def _predict_soft(self, X, weights):
+        return self._predict_coefficient_rows(X, weights @ self.coefficients_)

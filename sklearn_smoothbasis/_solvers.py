@@ -1,0 +1,339 @@
+"""Array-level kernels of the smoothing-basis model: objective, coefficient step, solvers.
+
+Notation (see ``DESIGN_NOTES``): rows are sorted by cluster, ``starts[i]:starts[i+1]``
+are the rows of cluster ``i``; ``basis`` has shape ``(K, d, p)``, ``coef`` ``(N, K)``;
+cluster ``i`` predicts ``x @ (P + sum_k coef[i, k] * basis[k])`` where ``x @ P`` is the
+precomputed ``base`` (``None`` when there is no prior). The objective is
+
+    J(basis, coef) = 1/N sum_i [ 1/n_i sum_{r in i} loss_r + s * ||W_i - P||_F^2 ]
+
+with ``||W_i - P||_F^2 = coef_i^T Gram coef_i`` and ``Gram = <basis_k, basis_l>_F``, so
+``J`` depends on the maps ``W_i`` only: re-orthonormalising the basis (and mapping the
+coefficients along) leaves it unchanged.
+
+Nothing here loops in Python over clusters: each pass works on contiguous chunks of
+clusters with one matmul ``X_chunk @ basis`` and batched ``K x K`` solves.
+"""
+
+from collections import deque
+
+import numpy as np
+from joblib import delayed
+
+# Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
+# per outer evaluation, each with a per-cluster backtracking line search.
+_MAX_NEWTON_STEPS = 10
+_MAX_HALVINGS = 20
+_ARMIJO = 1e-4
+
+
+def _batched_solve(A, b):
+    """Solve the symmetric positive semi-definite systems ``A[i] x[i] = b[i]``.
+
+    A jitter relative to each system's trace makes singular systems (a direction
+    unused by a cluster) return a small, finite solution instead of failing.
+    """
+    K = A.shape[-1]
+    scale = np.trace(A, axis1=-2, axis2=-1) / K
+    eps = max(1e3 * np.finfo(A.dtype).eps, 1e-10)
+    jitter = eps * np.where(scale > 0, scale, 1.0)
+    A = A + jitter[:, None, None] * np.eye(K, dtype=A.dtype)
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("ikl,il->ik", np.linalg.pinv(A, hermitian=True), b)
+
+
+def orthonormalize(basis, coef=None):
+    """Return an orthonormal basis of the same span, and coefficients giving the same maps.
+
+    ``basis`` ``(K, d, p)`` is treated as K vectors of length ``d * p`` (Frobenius inner
+    product). With ``basis = R^T Q`` (QR of its transpose, ``diag(R) > 0``),
+    ``coef @ basis == (coef @ R^T) @ Q``.
+    """
+    K = basis.shape[0]
+    Q, R = np.linalg.qr(basis.reshape(K, -1).T)
+    signs = np.where(np.diag(R) < 0, -1.0, 1.0).astype(basis.dtype)
+    Q = Q * signs
+    R = R * signs[:, None]
+    new_basis = np.ascontiguousarray(Q.T).reshape(basis.shape)
+    if coef is None:
+        return new_basis
+    return new_basis, coef @ R.T
+
+
+def design(X, basis_matrix, n_basis):
+    """``Z[r, k] = x_r @ basis[k]`` for all rows at once: shape ``(n, K, p)``."""
+    Z = X @ basis_matrix
+    return Z.reshape(X.shape[0], n_basis, -1)
+
+
+def basis_matrix(basis):
+    """``[basis_1 ... basis_K]`` as one ``d x (K p)`` matrix, for one matmul per pass."""
+    K, d, p = basis.shape
+    return np.ascontiguousarray(basis.transpose(1, 0, 2)).reshape(d, K * p)
+
+
+def predict_from_design(Z, coef_rows, base):
+    """``base + sum_k coef_rows[:, k] * Z[:, k]``."""
+    pred = np.matmul(coef_rows[:, None, :], Z)[:, 0, :]
+    if base is not None:
+        pred += base
+    return pred
+
+
+class _ChunkCoefficientProblem:
+    """The coefficient sub-problems of the clusters of one chunk, for a fixed basis.
+
+    Cluster ``i`` minimises ``f_i(c) = 1/n_i sum_r loss_r + s c^T Gram c``; all
+    clusters of the chunk are handled together with batched ``K x K`` algebra.
+    """
+
+    def __init__(self, Z, base, Y, counts, gram, loss, shrinkage):
+        self.Z, self.base, self.Y = Z, base, Y
+        self.counts = counts
+        self.seg_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        self.row_cluster = np.repeat(np.arange(len(counts)), counts)
+        self.row_weight = 1.0 / counts[self.row_cluster]
+        self.gram, self.loss, self.shrinkage = gram, loss, shrinkage
+
+    def _segment_sum(self, a):
+        return np.add.reduceat(a, self.seg_starts, axis=0)
+
+    def predict(self, coef):
+        return predict_from_design(self.Z, coef[self.row_cluster], self.base)
+
+    def values(self, coef):
+        """``f_i(coef_i)`` for every cluster of the chunk."""
+        rows = self.loss.row_values(self.predict(coef), self.Y)
+        data = self._segment_sum(rows.astype(np.float64)) / self.counts
+        return data + self.shrinkage * np.einsum("ik,kl,il->i", coef, self.gram, coef)
+
+    def least_squares(self):
+        """Minimiser of the squared-error part plus the shrinkage penalty."""
+        Z = self.Z
+        target = self.Y if self.base is None else self.Y - self.base
+        self.ZZ = np.matmul(Z, Z.transpose(0, 2, 1))
+        M = self._segment_sum(self.ZZ) / self.counts[:, None, None]
+        b = self._segment_sum(np.matmul(Z, target[:, :, None])[:, :, 0])
+        b /= self.counts[:, None]
+        return _batched_solve(M + self.shrinkage * self.gram, b)
+
+    def newton(self, coef, values):
+        """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
+        loss, Z, shrink = self.loss, self.Z, self.shrinkage
+        for _ in range(_MAX_NEWTON_STEPS):
+            pred = self.predict(coef)
+            _, dpred = loss.value_and_gradient(pred, self.Y, self.row_weight)
+            grad = self._segment_sum(np.matmul(Z, dpred[:, :, None])[:, :, 0])
+            grad += 2 * shrink * coef @ self.gram
+            iso, radial, unit_pred = loss.curvature_weights(pred, self.row_weight)
+            v = np.matmul(Z, unit_pred[:, :, None])[:, :, 0]
+            rows_h = iso[:, None, None] * self.ZZ - radial[:, None, None] * (
+                v[:, :, None] * v[:, None, :]
+            )
+            hess = self._segment_sum(rows_h) + 2 * shrink * self.gram
+            step = -_batched_solve(hess, grad)
+            slope = np.einsum("ik,ik->i", grad, step)
+            active = slope < -1e-12 * (1.0 + np.abs(values))
+            if not active.any():
+                break
+            length = np.where(active, 1.0, 0.0)
+            accepted = np.zeros(len(values), dtype=bool)
+            for _ in range(_MAX_HALVINGS):
+                trial = coef + length[:, None].astype(coef.dtype) * step
+                trial_values = self.values(trial)
+                ok = active & ~accepted & (trial_values <= values + _ARMIJO * length * slope)
+                coef = np.where(ok[:, None], trial, coef)
+                values = np.where(ok, trial_values, values)
+                accepted |= ok
+                if accepted[active].all():
+                    break
+                length = np.where(accepted, 0.0, length * 0.5)
+        return coef, values
+
+    def solve(self, coef_start):
+        """Coefficients that never increase any ``f_i`` compared with ``coef_start``."""
+        values = self.values(coef_start)
+        coef_ls = self.least_squares()
+        values_ls = self.values(coef_ls)
+        better = values_ls <= values
+        coef = np.where(better[:, None], coef_ls, coef_start)
+        values = np.where(better, values_ls, values)
+        if self.loss.cosine_weight > 0:
+            coef, values = self.newton(coef, values)
+        return coef
+
+
+def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, shrinkage, n_clusters,
+                solve, need_grad):
+    """One chunk of clusters: optional coefficient step, objective part, basis gradient."""
+    K = coef.shape[1]
+    Z = design(X, basis_mat, K)
+    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, shrinkage)
+    if solve:
+        coef = problem.solve(coef)
+    coef = coef.astype(X.dtype, copy=False)
+    coef_rows = coef[problem.row_cluster]
+    pred = predict_from_design(Z, coef_rows, base)
+    row_weight = 1.0 / (n_clusters * counts[problem.row_cluster])
+    value, dpred = loss.value_and_gradient(pred, Y, row_weight)
+    value += shrinkage / n_clusters * float(np.einsum("ik,kl,il->", coef, gram, coef))
+    grad = None
+    if need_grad:
+        weighted = coef_rows[:, :, None] * dpred[:, None, :]
+        grad = X.T @ weighted.reshape(X.shape[0], -1)
+    return coef, value, grad
+
+
+class BasisObjective:
+    """Evaluates ``J``, the optimal coefficients and the basis gradient over chunks.
+
+    Parameters
+    ----------
+    X, Y : ndarray of shape (n, d) and (n, p)
+        Rows sorted by cluster.
+    base : ndarray of shape (n, p) or None
+        ``X @ P`` for the prior map ``P``.
+    starts : ndarray of shape (N + 1,)
+        Row offsets of the clusters.
+    loss : ClusterLoss
+    shrinkage : float
+    chunk_starts : ndarray
+        Cluster offsets of the chunks (``0 = chunk_starts[0] < ... = N``).
+    parallel : callable or None
+        A ``joblib.Parallel`` instance, or ``None`` for a plain loop.
+    """
+
+    def __init__(self, X, Y, base, starts, loss, shrinkage, chunk_starts, parallel=None):
+        self.X, self.Y, self.base = X, Y, base
+        self.starts = starts
+        self.counts = np.diff(starts)
+        self.n_clusters = len(self.counts)
+        self.loss, self.shrinkage = loss, shrinkage
+        self.chunk_starts = chunk_starts
+        self.parallel = parallel
+        lam = loss.cosine_weight
+        row_sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
+        target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
+        inv_target = np.where(target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0)
+        per_row = row_sq * (2 * (1 - lam) + 2 * lam * inv_target)
+        self._curvature = np.add.reduceat(per_row, starts[:-1]) / self.counts
+
+    def lipschitz(self, coef):
+        """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` fixed."""
+        coef = coef.astype(np.float64)
+        data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
+        penalty = 2 * self.shrinkage * np.linalg.norm(coef.T @ coef, 2)
+        return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
+
+    def __call__(self, basis, coef, *, solve=True, need_grad=True):
+        """Return ``(J, coef, grad)``; with ``solve`` the coefficients are re-optimised."""
+        K = basis.shape[0]
+        flat = basis.reshape(K, -1)
+        gram = flat @ flat.T
+        mat = basis_matrix(basis)
+        tasks = []
+        for c0, c1 in zip(self.chunk_starts[:-1], self.chunk_starts[1:]):
+            r0, r1 = self.starts[c0], self.starts[c1]
+            base = None if self.base is None else self.base[r0:r1]
+            tasks.append(delayed(_chunk_pass)(
+                self.X[r0:r1], self.Y[r0:r1], base, self.counts[c0:c1], mat,
+                coef[c0:c1], gram, self.loss, self.shrinkage, self.n_clusters,
+                solve, need_grad,
+            ))
+        if self.parallel is None:
+            results = [f(*args, **kw) for f, args, kw in tasks]
+        else:
+            results = self.parallel(tasks)
+        coef = np.concatenate([r[0] for r in results])
+        value = float(sum(r[1] for r in results))
+        if not need_grad:
+            return value, coef, None
+        grad_mat = results[0][2]
+        for r in results[1:]:
+            grad_mat = grad_mat + r[2]
+        grad = grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2)
+        penalty = (2 * self.shrinkage / self.n_clusters) * (coef.T @ coef).astype(basis.dtype)
+        grad = grad + (penalty @ flat).reshape(basis.shape)
+        return value, coef, np.ascontiguousarray(grad)
+
+
+def _lbfgs_direction(grad, pairs):
+    """Two-loop recursion: ``-H grad`` from the stored ``(s, y, 1/(y.s))`` pairs."""
+    q = grad.astype(np.float64).ravel()
+    alphas = []
+    for s, y, rho in reversed(pairs):
+        a = rho * np.dot(s, q)
+        alphas.append(a)
+        q -= a * y
+    s, y, _ = pairs[-1]
+    q *= np.dot(s, y) / np.dot(y, y)
+    for (s, y, rho), a in zip(pairs, reversed(alphas)):
+        b = rho * np.dot(y, q)
+        q += (a - b) * s
+    return -q.reshape(grad.shape)
+
+
+def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_interval,
+              memory=10, verbose=0):
+    """Minimise ``J`` over the basis, coefficients always re-solved (alternating).
+
+    ``solver="gd"`` takes the proposal's gradient steps on the basis, of length
+    ``lr / L`` with ``L`` the Lipschitz bound of :meth:`BasisObjective.lipschitz`, and
+    re-orthonormalises every ``reorth_interval`` iterations. ``solver="lbfgs"`` takes
+    L-BFGS steps on the basis with the coefficients eliminated (each evaluation solves
+    them). Both backtrack until the objective decreases (Armijo), so ``J`` never
+    increases. Stops when the relative decrease of ``J`` over one iteration is below
+    ``tol``, or when no decrease can be found.
+
+    Returns
+    -------
+    basis, coef, n_iter, loss_curve, converged
+    """
+    value, coef, grad = objective(basis, coef)
+    pairs = deque(maxlen=memory)
+    loss_curve = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        step_length = lr / objective.lipschitz(coef)
+        if solver == "lbfgs" and pairs:
+            direction = _lbfgs_direction(grad, pairs).astype(basis.dtype)
+            length = 1.0
+        else:
+            direction = -grad
+            length = step_length
+        slope = float(np.vdot(grad.astype(np.float64), direction))
+        if slope >= 0:  # not a descent direction: fall back to the gradient
+            pairs.clear()
+            direction, length = -grad, step_length
+            slope = float(np.vdot(grad.astype(np.float64), direction))
+        for _ in range(_MAX_HALVINGS * 2):
+            trial = basis + np.asarray(length, dtype=basis.dtype) * direction
+            new_value, new_coef, new_grad = objective(trial, coef)
+            if new_value <= value + _ARMIJO * length * slope:
+                break
+            length *= 0.5
+        else:
+            converged = True  # no decrease can be found at this precision
+            n_iter -= 1
+            break
+        if solver == "lbfgs":
+            s = (trial - basis).astype(np.float64).ravel()
+            y = (new_grad - grad).astype(np.float64).ravel()
+            sy = np.dot(s, y)
+            if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+                pairs.append((s, y, 1.0 / sy))
+        decrease = (value - new_value) / max(abs(value), np.finfo(np.float64).tiny)
+        basis, coef, value, grad = trial, new_coef, new_value, new_grad
+        if solver == "gd" and reorth_interval and n_iter % reorth_interval == 0:
+            basis, coef = orthonormalize(basis, coef)
+            value, coef, grad = objective(basis, coef, solve=False)
+        loss_curve.append(value)
+        if verbose:
+            print(f"Iteration {n_iter}, loss = {value:.8g}")
+        if decrease < tol:
+            converged = True
+            break
+    return basis, coef, n_iter, loss_curve, converged
