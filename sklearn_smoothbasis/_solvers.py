@@ -109,6 +109,14 @@ class _ChunkCoefficientProblem:
         data = self._segment_sum(rows.astype(np.float64)) / self.counts
         return data + self.shrinkage * np.einsum("ik,kl,il->i", coef, self.gram, coef)
 
+    def gradient(self, coef):
+        """Gradient of every ``f_i`` at ``coef_i`` (and the predictions there)."""
+        pred = self.predict(coef)
+        _, dpred = self.loss.value_and_gradient(pred, self.Y, self.row_weight)
+        grad = self._segment_sum(np.matmul(self.Z, dpred[:, :, None])[:, :, 0])
+        grad += 2 * self.shrinkage * coef @ self.gram
+        return grad, pred
+
     def least_squares(self):
         """Minimiser of the squared-error part plus the shrinkage penalty."""
         Z = self.Z
@@ -123,10 +131,7 @@ class _ChunkCoefficientProblem:
         """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
         loss, Z, shrink = self.loss, self.Z, self.shrinkage
         for _ in range(_MAX_NEWTON_STEPS):
-            pred = self.predict(coef)
-            _, dpred = loss.value_and_gradient(pred, self.Y, self.row_weight)
-            grad = self._segment_sum(np.matmul(Z, dpred[:, :, None])[:, :, 0])
-            grad += 2 * shrink * coef @ self.gram
+            grad, pred = self.gradient(coef)
             iso, radial, unit_pred = loss.curvature_weights(pred, self.row_weight)
             v = np.matmul(Z, unit_pred[:, :, None])[:, :, 0]
             rows_h = iso[:, None, None] * self.ZZ - radial[:, None, None] * (

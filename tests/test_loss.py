@@ -1,0 +1,109 @@
+"""Every gradient of the objective agrees with finite differences."""
+
+import numpy as np
+import pytest
+from scipy.optimize import approx_fprime
+
+from sklearn_smoothbasis._loss import ClusterLoss
+from sklearn_smoothbasis._solvers import (
+    BasisObjective,
+    _ChunkCoefficientProblem,
+    basis_matrix,
+    design,
+)
+
+LOSS_PARTS = pytest.mark.parametrize(
+    "cosine_weight, shrinkage",
+    [(0.0, 0.0), (1.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.7, 0.3)],
+    ids=["mse", "cosine", "mixed", "mse+shrinkage", "mixed+shrinkage"],
+)
+
+
+def _numerical_gradient(f, x, eps=1e-6):
+    """Central differences of a scalar function of an array."""
+    grad = np.empty(x.size)
+    flat = x.ravel()
+    for j in range(x.size):
+        step = np.zeros_like(flat)
+        step[j] = eps
+        grad[j] = (f((flat + step).reshape(x.shape)) - f((flat - step).reshape(x.shape))) / (
+            2 * eps
+        )
+    return grad.reshape(x.shape)
+
+
+def _problem(seed, n_clusters=4, d=5, p=3, K=2, with_prior=True):
+    rng = np.random.RandomState(seed)
+    counts = rng.randint(1, 5, size=n_clusters)
+    starts = np.concatenate(([0], np.cumsum(counts)))
+    X = rng.standard_normal((starts[-1], d))
+    Y = rng.standard_normal((starts[-1], p))
+    base = X @ rng.standard_normal((d, p)) if with_prior else None
+    basis = rng.standard_normal((K, d, p))
+    coef = rng.standard_normal((n_clusters, K))
+    return X, Y, base, starts, basis, coef
+
+
+@pytest.mark.parametrize("cosine_weight", [0.0, 0.4, 1.0])
+def test_row_loss_gradient(cosine_weight, seed):
+    rng = np.random.RandomState(seed)
+    Y_pred, Y = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
+    weights = rng.uniform(0.1, 1.0, size=6)
+    loss = ClusterLoss(cosine_weight)
+    value, grad = loss.value_and_gradient(Y_pred, Y, weights)
+    assert value == pytest.approx(np.dot(loss.row_values(Y_pred, Y), weights))
+    numerical = _numerical_gradient(lambda P: loss.value_and_gradient(P, Y, weights)[0], Y_pred)
+    np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
+
+
+def test_row_loss_zero_prediction_is_finite():
+    loss = ClusterLoss(0.5)
+    value, grad = loss.value_and_gradient(np.zeros((2, 3)), np.ones((2, 3)), np.ones(2))
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    assert value == pytest.approx(2 * (0.5 * 3 + 0.5 * 1.0))
+
+
+@LOSS_PARTS
+@pytest.mark.parametrize("with_prior", [True, False], ids=["prior", "no-prior"])
+def test_basis_gradient(cosine_weight, shrinkage, with_prior, seed):
+    X, Y, base, starts, basis, coef = _problem(seed, with_prior=with_prior)
+    chunk_starts = np.array([0, 2, len(starts) - 1])  # two chunks: sums across chunks
+    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), shrinkage,
+                               chunk_starts)
+    _, _, grad = objective(basis, coef, solve=False)
+    numerical = _numerical_gradient(
+        lambda G: objective(G, coef, solve=False, need_grad=False)[0], basis
+    )
+    np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
+
+
+@LOSS_PARTS
+def test_coefficient_gradient(cosine_weight, shrinkage, seed):
+    X, Y, base, starts, basis, coef = _problem(seed)
+    K = basis.shape[0]
+    flat = basis.reshape(K, -1)
+    problem = _ChunkCoefficientProblem(
+        design(X, basis_matrix(basis), K), base, Y, np.diff(starts), flat @ flat.T,
+        ClusterLoss(cosine_weight), shrinkage,
+    )
+    grad, _ = problem.gradient(coef)
+    numerical = _numerical_gradient(lambda C: problem.values(C).sum(), coef)
+    np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
+
+
+@LOSS_PARTS
+def test_objective_matches_definition(cosine_weight, shrinkage, seed):
+    """J is the mean over clusters of each cluster's mean row loss plus its penalty."""
+    X, Y, base, starts, basis, coef = _problem(seed)
+    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), shrinkage,
+                               np.array([0, len(starts) - 1]))
+    value = objective(basis, coef, solve=False, need_grad=False)[0]
+    loss = ClusterLoss(cosine_weight)
+    expected = []
+    for i in range(len(starts) - 1):
+        rows = slice(starts[i], starts[i + 1])
+        correction = np.einsum("k,kdp->dp", coef[i], basis)
+        pred = base[rows] + X[rows] @ correction
+        expected.append(loss.row_values(pred, Y[rows]).mean()
+                        + shrinkage * np.sum(correction**2))
+    assert value == pytest.approx(np.mean(expected), rel=1e-12)
