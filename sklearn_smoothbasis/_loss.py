@@ -74,40 +74,43 @@ class ClusterLoss:
         values = (1.0 - lam) * np.einsum("ij,ij->i", diff, diff)
         if lam > 0:
             cos = self._cosine_parts(Y_pred, Y)[0]
-            values = values + lam * (1.0 - cos)
+            values += lam * (1.0 - cos)
         return values
 
-    def value_and_gradient(self, Y_pred, Y, row_weight):
-        """Weighted loss (float) and its gradient with respect to ``Y_pred``."""
+    def row_values_and_gradients(self, Y_pred, Y):
+        """Unweighted loss of each row and its gradient with respect to ``Y_pred``."""
         lam = self.cosine_weight
         diff = Y_pred - Y
         values = (1.0 - lam) * np.einsum("ij,ij->i", diff, diff)
-        grad = (2.0 * (1.0 - lam)) * diff
+        grad = diff
+        grad *= 2.0 * (1.0 - lam)
         if lam > 0:
             cos, pred_norm, target_norm, defined = self._cosine_parts(Y_pred, Y)
-            values = values + lam * (1.0 - cos)
-            coef_target = np.where(defined, 1.0 / (pred_norm * target_norm), 0.0)
-            coef_pred = cos / pred_norm**2
-            grad -= lam * (
-                coef_target[:, None].astype(Y.dtype, copy=False) * Y
-                - coef_pred[:, None].astype(Y.dtype, copy=False) * Y_pred
-            )
-        value = float(np.dot(values.astype(np.float64), row_weight))
-        grad *= row_weight[:, None].astype(grad.dtype, copy=False)
-        return value, grad
+            values += lam * (1.0 - cos)
+            coef_target = np.where(defined, lam / (pred_norm * target_norm), 0.0)
+            coef_pred = (lam * cos) / pred_norm**2
+            grad -= coef_target[:, None].astype(Y.dtype, copy=False) * Y
+            grad += coef_pred[:, None].astype(Y.dtype, copy=False) * Y_pred
+        return values, grad
 
-    def curvature_weights(self, Y_pred, row_weight):
+    def value_and_gradient(self, Y_pred, Y, row_weight):
+        """Weighted loss (float) and its gradient with respect to ``Y_pred``."""
+        values, grad = self.row_values_and_gradients(Y_pred, Y)
+        grad *= row_weight[:, None].astype(grad.dtype, copy=False)
+        return float(np.dot(values.astype(np.float64, copy=False), row_weight)), grad
+
+    def curvature(self, Y_pred):
         """Weights of the positive semi-definite curvature model of each row.
 
-        The curvature of the weighted row loss along a direction :math:`v` in
-        prediction space is modelled as ``a_r * |v|^2 - b_r * (u_r . v)^2`` where
-        ``u_r`` is the unit prediction returned as the third output.
+        The curvature of a row's loss along a direction :math:`v` in prediction space
+        is modelled as ``isotropic_r * |v|^2 - radial_r * (u_r . v)^2``, with ``u_r``
+        the unit prediction (third output): the exact Hessian of the squared error
+        plus the Gauss-Newton Hessian of the cosine term.
         """
         lam = self.cosine_weight
         pred_norm = np.sqrt(np.einsum("ij,ij->i", Y_pred, Y_pred))
         safe = np.maximum(pred_norm, _TINY_NORM)
-        cos_curv = np.where(pred_norm > _TINY_NORM, lam / safe**2, 0.0)
-        isotropic = row_weight * (2.0 * (1.0 - lam) + cos_curv)
-        radial = row_weight * cos_curv
+        radial = np.where(pred_norm > _TINY_NORM, lam / safe**2, 0.0)
+        isotropic = 2.0 * (1.0 - lam) + radial
         unit_pred = Y_pred / safe[:, None].astype(Y_pred.dtype, copy=False)
         return isotropic, radial, unit_pred

@@ -23,6 +23,7 @@ from joblib import delayed
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
 _MAX_NEWTON_STEPS = 10
+_NEWTON_RTOL = 1e-9
 _MAX_HALVINGS = 20
 _ARMIJO = 1e-4
 
@@ -86,7 +87,8 @@ class _ChunkCoefficientProblem:
     """The coefficient sub-problems of the clusters of one chunk, for a fixed basis.
 
     Cluster ``i`` minimises ``f_i(c) = 1/n_i sum_r loss_r + s c^T Gram c``; all
-    clusters of the chunk are handled together with batched ``K x K`` algebra.
+    clusters of the chunk are handled together with batched ``K x K`` algebra. The
+    last evaluation with gradients is kept, so the pass that follows a solve reuses it.
     """
 
     def __init__(self, Z, base, Y, counts, gram, loss, shrinkage):
@@ -94,53 +96,70 @@ class _ChunkCoefficientProblem:
         self.counts = counts
         self.seg_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.row_cluster = np.repeat(np.arange(len(counts)), counts)
-        self.row_weight = 1.0 / counts[self.row_cluster]
         self.gram, self.loss, self.shrinkage = gram, loss, shrinkage
+        self._ZZ = None
+        self._last = None
 
-    def _segment_sum(self, a):
-        return np.add.reduceat(a, self.seg_starts, axis=0)
+    def _cluster_mean(self, a):
+        """Mean over the rows of each cluster (first axis)."""
+        sums = np.add.reduceat(a, self.seg_starts, axis=0)
+        return sums / self.counts.reshape((-1,) + (1,) * (a.ndim - 1))
+
+    @property
+    def ZZ(self):
+        """``Z_r Z_r^T`` of every row, shape ``(m, K, K)``."""
+        if self._ZZ is None:
+            self._ZZ = np.matmul(self.Z, self.Z.transpose(0, 2, 1))
+        return self._ZZ
 
     def predict(self, coef):
         return predict_from_design(self.Z, coef[self.row_cluster], self.base)
 
+    def _penalty(self, coef):
+        return self.shrinkage * np.einsum("ik,kl,il->i", coef, self.gram, coef)
+
     def values(self, coef):
         """``f_i(coef_i)`` for every cluster of the chunk."""
         rows = self.loss.row_values(self.predict(coef), self.Y)
-        data = self._segment_sum(rows.astype(np.float64)) / self.counts
-        return data + self.shrinkage * np.einsum("ik,kl,il->i", coef, self.gram, coef)
+        return self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(coef)
+
+    def evaluate(self, coef):
+        """``f_i``, their gradients, and the predictions and row gradients behind them."""
+        pred = self.predict(coef)
+        rows, row_grad = self.loss.row_values_and_gradients(pred, self.Y)
+        values = self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(coef)
+        grad = self._cluster_mean(np.matmul(self.Z, row_grad[:, :, None])[:, :, 0])
+        grad += 2 * self.shrinkage * coef @ self.gram
+        self._last = (coef, values, pred, row_grad)
+        return values, grad, pred, row_grad
 
     def gradient(self, coef):
-        """Gradient of every ``f_i`` at ``coef_i`` (and the predictions there)."""
-        pred = self.predict(coef)
-        _, dpred = self.loss.value_and_gradient(pred, self.Y, self.row_weight)
-        grad = self._segment_sum(np.matmul(self.Z, dpred[:, :, None])[:, :, 0])
-        grad += 2 * self.shrinkage * coef @ self.gram
-        return grad, pred
+        """Gradient of every ``f_i`` at ``coef_i``."""
+        return self.evaluate(coef)[1]
 
     def least_squares(self):
         """Minimiser of the squared-error part plus the shrinkage penalty."""
-        Z = self.Z
         target = self.Y if self.base is None else self.Y - self.base
-        self.ZZ = np.matmul(Z, Z.transpose(0, 2, 1))
-        M = self._segment_sum(self.ZZ) / self.counts[:, None, None]
-        b = self._segment_sum(np.matmul(Z, target[:, :, None])[:, :, 0])
-        b /= self.counts[:, None]
+        M = self._cluster_mean(self.ZZ)
+        b = self._cluster_mean(np.matmul(self.Z, target[:, :, None])[:, :, 0])
         return _batched_solve(M + self.shrinkage * self.gram, b)
 
-    def newton(self, coef, values):
+    def newton(self, coef):
         """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
-        loss, Z, shrink = self.loss, self.Z, self.shrinkage
+        values, grad, pred, _ = self.evaluate(coef)
         for _ in range(_MAX_NEWTON_STEPS):
-            grad, pred = self.gradient(coef)
-            iso, radial, unit_pred = loss.curvature_weights(pred, self.row_weight)
-            v = np.matmul(Z, unit_pred[:, :, None])[:, :, 0]
-            rows_h = iso[:, None, None] * self.ZZ - radial[:, None, None] * (
+            isotropic, radial, unit_pred = self.loss.curvature(pred)
+            v = np.matmul(self.Z, unit_pred[:, :, None])[:, :, 0]
+            rows_h = isotropic[:, None, None] * self.ZZ - radial[:, None, None] * (
                 v[:, :, None] * v[:, None, :]
             )
-            hess = self._segment_sum(rows_h) + 2 * shrink * self.gram
+            hess = self._cluster_mean(rows_h) + 2 * self.shrinkage * self.gram
             step = -_batched_solve(hess, grad)
             slope = np.einsum("ik,ik->i", grad, step)
-            active = slope < -1e-12 * (1.0 + np.abs(values))
+            # Stop where the model's predicted decrease is negligible next to f_i
+            # (or, for clusters fitted exactly, next to the chunk's typical f).
+            scale = np.maximum(np.abs(values), 1e-6 * np.abs(values).mean())
+            active = slope < -_NEWTON_RTOL * scale
             if not active.any():
                 break
             length = np.where(active, 1.0, 0.0)
@@ -150,24 +169,36 @@ class _ChunkCoefficientProblem:
                 trial_values = self.values(trial)
                 ok = active & ~accepted & (trial_values <= values + _ARMIJO * length * slope)
                 coef = np.where(ok[:, None], trial, coef)
-                values = np.where(ok, trial_values, values)
                 accepted |= ok
                 if accepted[active].all():
                     break
                 length = np.where(accepted, 0.0, length * 0.5)
-        return coef, values
+            values, grad, pred, _ = self.evaluate(coef)
+        return coef
 
     def solve(self, coef_start):
-        """Coefficients that never increase any ``f_i`` compared with ``coef_start``."""
-        values = self.values(coef_start)
-        coef_ls = self.least_squares()
-        values_ls = self.values(coef_ls)
-        better = values_ls <= values
-        coef = np.where(better[:, None], coef_ls, coef_start)
-        values = np.where(better, values_ls, values)
+        """Coefficients that never increase any ``f_i`` compared with ``coef_start``.
+
+        Squared error only: the exact least-squares solution (kept where it is
+        better, which it is up to rounding). With a cosine term: Newton steps from
+        ``coef_start``, or from the least-squares solution on a cold start.
+        """
+        cold = not coef_start.any()
+        if self.loss.cosine_weight == 0 or cold:
+            values = self.values(coef_start)
+            coef_ls = self.least_squares()
+            better = self.values(coef_ls) <= values
+            coef_start = np.where(better[:, None], coef_ls, coef_start)
         if self.loss.cosine_weight > 0:
-            coef, values = self.newton(coef, values)
-        return coef
+            return self.newton(coef_start)
+        return coef_start
+
+    def final(self, coef):
+        """Values, predictions and row gradients at ``coef`` (reusing the last ones)."""
+        if self._last is not None and self._last[0] is coef:
+            return self._last[1], self._last[2], self._last[3]
+        values, _, pred, row_grad = self.evaluate(coef)
+        return values, pred, row_grad
 
 
 def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, shrinkage, n_clusters,
@@ -176,17 +207,17 @@ def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, shrinkage, n_cl
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
     problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, shrinkage)
-    if solve:
-        coef = problem.solve(coef)
     coef = coef.astype(X.dtype, copy=False)
-    coef_rows = coef[problem.row_cluster]
-    pred = predict_from_design(Z, coef_rows, base)
-    row_weight = 1.0 / (n_clusters * counts[problem.row_cluster])
-    value, dpred = loss.value_and_gradient(pred, Y, row_weight)
-    value += shrinkage / n_clusters * float(np.einsum("ik,kl,il->", coef, gram, coef))
+    if solve:
+        coef = problem.solve(coef).astype(X.dtype, copy=False)
+    values, _, row_grad = problem.final(coef)
+    value = float(values.sum()) / n_clusters
     grad = None
     if need_grad:
-        weighted = coef_rows[:, :, None] * dpred[:, None, :]
+        # d J / d pred_r = row_grad_r / (N n_i), then X^T [a_1 * dpred ... a_K * dpred].
+        row_scale = (1.0 / (n_clusters * counts))[problem.row_cluster]
+        coef_rows = coef[problem.row_cluster] * row_scale[:, None].astype(X.dtype)
+        weighted = coef_rows[:, :, None] * row_grad[:, None, :]
         grad = X.T @ weighted.reshape(X.shape[0], -1)
     return coef, value, grad
 
@@ -258,15 +289,16 @@ class BasisObjective:
         grad_mat = results[0][2]
         for r in results[1:]:
             grad_mat = grad_mat + r[2]
-        grad = grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2)
-        penalty = (2 * self.shrinkage / self.n_clusters) * (coef.T @ coef).astype(basis.dtype)
-        grad = grad + (penalty @ flat).reshape(basis.shape)
-        return value, coef, np.ascontiguousarray(grad)
+        grad = np.ascontiguousarray(grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2))
+        if self.shrinkage > 0:
+            penalty = (2 * self.shrinkage / self.n_clusters) * (coef.T @ coef)
+            grad += (penalty.astype(basis.dtype) @ flat).reshape(basis.shape)
+        return value, coef, grad
 
 
 def _lbfgs_direction(grad, pairs):
     """Two-loop recursion: ``-H grad`` from the stored ``(s, y, 1/(y.s))`` pairs."""
-    q = grad.astype(np.float64).ravel()
+    q = np.array(grad, dtype=np.float64).ravel()
     alphas = []
     for s, y, rho in reversed(pairs):
         a = rho * np.dot(s, q)
@@ -309,11 +341,11 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
         else:
             direction = -grad
             length = step_length
-        slope = float(np.vdot(grad.astype(np.float64), direction))
+        slope = float(np.vdot(grad, direction))
         if slope >= 0:  # not a descent direction: fall back to the gradient
             pairs.clear()
             direction, length = -grad, step_length
-            slope = float(np.vdot(grad.astype(np.float64), direction))
+            slope = float(np.vdot(grad, direction))
         for _ in range(_MAX_HALVINGS * 2):
             trial = basis + np.asarray(length, dtype=basis.dtype) * direction
             new_value, new_coef, new_grad = objective(trial, coef)
@@ -325,8 +357,8 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             n_iter -= 1
             break
         if solver == "lbfgs":
-            s = (trial - basis).astype(np.float64).ravel()
-            y = (new_grad - grad).astype(np.float64).ravel()
+            s = np.asarray(trial - basis, dtype=np.float64).ravel()
+            y = np.asarray(new_grad - grad, dtype=np.float64).ravel()
             sy = np.dot(s, y)
             if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
                 pairs.append((s, y, 1.0 / sy))
