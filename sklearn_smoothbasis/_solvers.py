@@ -19,6 +19,7 @@ from collections import deque
 
 import numpy as np
 from joblib import delayed
+from scipy.linalg.blas import daxpy, ddot
 
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
@@ -297,18 +298,21 @@ class BasisObjective:
 
 
 def _lbfgs_direction(grad, pairs):
-    """Two-loop recursion: ``-H grad`` from the stored ``(s, y, 1/(y.s))`` pairs."""
+    """Two-loop recursion: ``-H grad`` from the stored ``(s, y, 1/(y.s))`` pairs.
+
+    In-place BLAS ``axpy``/``dot`` on float64 vectors: the basis has ``K d p``
+    entries, so temporaries would cost as much as the arithmetic.
+    """
     q = np.array(grad, dtype=np.float64).ravel()
     alphas = []
     for s, y, rho in reversed(pairs):
-        a = rho * np.dot(s, q)
+        a = rho * ddot(s, q)
         alphas.append(a)
-        q -= a * y
+        q = daxpy(y, q, a=-a)
     s, y, _ = pairs[-1]
-    q *= np.dot(s, y) / np.dot(y, y)
+    q *= ddot(s, y) / ddot(y, y)
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        b = rho * np.dot(y, q)
-        q += (a - b) * s
+        q = daxpy(s, q, a=a - rho * ddot(y, q))
     return -q.reshape(grad.shape)
 
 
