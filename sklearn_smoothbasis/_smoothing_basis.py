@@ -51,9 +51,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
 
     .. math::
 
-        L_i = \frac{1}{n_i}\sum_{r \in i}\Big[(1-\lambda)\lVert x_r W_i - y_r\rVert^2
+        L_i = \frac{1}{n_i}\Big(\sum_{r \in i}\Big[(1-\lambda)\lVert x_r W_i - y_r\rVert^2
               + \lambda\big(1 - \cos(x_r W_i, y_r)\big)\Big]
-              + s\,\lVert W_i - P \rVert_F^2
+              + s\,\lVert W_i - P \rVert_F^2\Big)
 
     with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``shrinkage``. The
     penalty pulls every map toward the prior where a cluster has little data, which is
@@ -101,9 +101,11 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         embeddings in one space). ``"shared"``: a ridge map (alpha 1.0) fitted on all
         rows. An array of shape ``(n_features, n_targets)`` is used as given.
         ``"auto"``: ``"identity"`` when ``n_features == n_targets``, else ``"shared"``.
-    shrinkage : float, default=0.01
-        Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, per cluster (it acts as
-        a ridge of strength :math:`s\,n_i` on the cluster's squared error).
+    shrinkage : float, default=0.1
+        Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
+        summed row loss: a ridge of strength ``alpha = s`` in
+        :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
+        cluster gets more rows.
     routing : {"soft", "hard"}, default="soft"
         Prediction of rows with an unknown cluster: ``"soft"`` uses
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(x, c_i) / T)`,
@@ -203,7 +205,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         tol=1e-5,
         reorth_interval=10,
         prior="auto",
-        shrinkage=0.01,
+        shrinkage=0.1,
         routing="soft",
         temperature=0.1,
         n_jobs=None,
@@ -273,7 +275,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         counts = np.diff(starts)
         if self.init == "svd":
             mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
-            ridge = counts * self.shrinkage + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
+            ridge = np.full(len(counts), self.shrinkage + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12))
             factors = ridge_factors(X, residual, starts, ridge)
         else:  # the proposal's per-cluster gradients, at the prior
             lam = self.cosine_weight

@@ -5,7 +5,7 @@ are the rows of cluster ``i``; ``basis`` has shape ``(K, d, p)``, ``coef`` ``(N,
 cluster ``i`` predicts ``x @ (P + sum_k coef[i, k] * basis[k])`` where ``x @ P`` is the
 precomputed ``base`` (``None`` when there is no prior). The objective is
 
-    J(basis, coef) = 1/N sum_i [ 1/n_i sum_{r in i} loss_r + s * ||W_i - P||_F^2 ]
+    J(basis, coef) = 1/N sum_i 1/n_i [ sum_{r in i} loss_r + s * ||W_i - P||_F^2 ]
 
 with ``||W_i - P||_F^2 = coef_i^T Gram coef_i`` and ``Gram = <basis_k, basis_l>_F``, so
 ``J`` depends on the maps ``W_i`` only: re-orthonormalising the basis (and mapping the
@@ -87,7 +87,7 @@ def predict_from_design(Z, coef_rows, base):
 class _ChunkCoefficientProblem:
     """The coefficient sub-problems of the clusters of one chunk, for a fixed basis.
 
-    Cluster ``i`` minimises ``f_i(c) = 1/n_i sum_r loss_r + s c^T Gram c``; all
+    Cluster ``i`` minimises ``f_i(c) = 1/n_i (sum_r loss_r + s c^T Gram c)``; all
     clusters of the chunk are handled together with batched ``K x K`` algebra. The
     last evaluation with gradients is kept, so the pass that follows a solve reuses it.
     """
@@ -97,7 +97,10 @@ class _ChunkCoefficientProblem:
         self.counts = counts
         self.seg_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         self.row_cluster = np.repeat(np.arange(len(counts)), counts)
-        self.gram, self.loss, self.shrinkage = gram, loss, shrinkage
+        self.gram, self.loss = gram, loss
+        # The penalty s ||W_i - P||^2 is added to the *sum* of the cluster's row
+        # losses (a ridge of strength s), so relative to its mean it is s / n_i.
+        self.shrink = (shrinkage / counts).astype(Z.dtype)
         self._ZZ = None
         self._last = None
 
@@ -117,7 +120,7 @@ class _ChunkCoefficientProblem:
         return predict_from_design(self.Z, coef[self.row_cluster], self.base)
 
     def _penalty(self, coef):
-        return self.shrinkage * np.einsum("ik,kl,il->i", coef, self.gram, coef)
+        return self.shrink * np.einsum("ik,kl,il->i", coef, self.gram, coef)
 
     def values(self, coef):
         """``f_i(coef_i)`` for every cluster of the chunk."""
@@ -130,7 +133,7 @@ class _ChunkCoefficientProblem:
         rows, row_grad = self.loss.row_values_and_gradients(pred, self.Y)
         values = self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(coef)
         grad = self._cluster_mean(np.matmul(self.Z, row_grad[:, :, None])[:, :, 0])
-        grad += 2 * self.shrinkage * coef @ self.gram
+        grad += 2 * self.shrink[:, None] * (coef @ self.gram)
         self._last = (coef, values, pred, row_grad)
         return values, grad, pred, row_grad
 
@@ -143,7 +146,7 @@ class _ChunkCoefficientProblem:
         target = self.Y if self.base is None else self.Y - self.base
         M = self._cluster_mean(self.ZZ)
         b = self._cluster_mean(np.matmul(self.Z, target[:, :, None])[:, :, 0])
-        return _batched_solve(M + self.shrinkage * self.gram, b)
+        return _batched_solve(M + self.shrink[:, None, None] * self.gram, b)
 
     def newton(self, coef):
         """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
@@ -154,7 +157,7 @@ class _ChunkCoefficientProblem:
             rows_h = isotropic[:, None, None] * self.ZZ - radial[:, None, None] * (
                 v[:, :, None] * v[:, None, :]
             )
-            hess = self._cluster_mean(rows_h) + 2 * self.shrinkage * self.gram
+            hess = self._cluster_mean(rows_h) + 2 * self.shrink[:, None, None] * self.gram
             step = -_batched_solve(hess, grad)
             slope = np.einsum("ik,ik->i", grad, step)
             # Stop where the model's predicted decrease is negligible next to f_i
@@ -261,7 +264,7 @@ class BasisObjective:
         """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` fixed."""
         coef = coef.astype(np.float64)
         data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
-        penalty = 2 * self.shrinkage * np.linalg.norm(coef.T @ coef, 2)
+        penalty = 2 * self.shrinkage * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
 
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
@@ -292,7 +295,9 @@ class BasisObjective:
             grad_mat = grad_mat + r[2]
         grad = np.ascontiguousarray(grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2))
         if self.shrinkage > 0:
-            penalty = (2 * self.shrinkage / self.n_clusters) * (coef.T @ coef)
+            penalty = (2 * self.shrinkage / self.n_clusters) * (
+                coef.T @ (coef / self.counts[:, None].astype(coef.dtype))
+            )
             grad += (penalty.astype(basis.dtype) @ flat).reshape(basis.shape)
         return value, coef, grad
 

@@ -93,7 +93,7 @@ def test_coefficient_gradient(cosine_weight, shrinkage, seed):
 
 @LOSS_PARTS
 def test_objective_matches_definition(cosine_weight, shrinkage, seed):
-    """J is the mean over clusters of each cluster's mean row loss plus its penalty."""
+    """J is the mean over clusters of (summed row loss + penalty) / cluster size."""
     X, Y, base, starts, basis, coef = _problem(seed)
     objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), shrinkage,
                                np.array([0, len(starts) - 1]))
@@ -104,6 +104,6 @@ def test_objective_matches_definition(cosine_weight, shrinkage, seed):
         rows = slice(starts[i], starts[i + 1])
         correction = np.einsum("k,kdp->dp", coef[i], basis)
         pred = base[rows] + X[rows] @ correction
-        expected.append(loss.row_values(pred, Y[rows]).mean()
-                        + shrinkage * np.sum(correction**2))
+        rows_loss = loss.row_values(pred, Y[rows])
+        expected.append((rows_loss.sum() + shrinkage * np.sum(correction**2)) / len(rows_loss))
     assert value == pytest.approx(np.mean(expected), rel=1e-12)

@@ -66,8 +66,8 @@ def test_one_cluster_matches_shared_ridge():
         n_basis=1, prior=None, shrinkage=shrinkage, cosine_weight=0.0, tol=1e-14,
         max_iter=500,
     ).fit(X, Y, groups=np.zeros(len(X)))
-    # The per-cluster mean convention: shrinkage s is a Ridge alpha of s * n_rows.
-    shared = SharedProjectionRegressor(method="ridge", alpha=shrinkage * len(X)).fit(X, Y)
+    # shrinkage is a ridge penalty on the cluster's summed squared error: Ridge's alpha.
+    shared = SharedProjectionRegressor(method="ridge", alpha=shrinkage).fit(X, Y)
     np.testing.assert_allclose(_maps(model)[0], shared.coef_, rtol=1e-5, atol=1e-6)
 
 

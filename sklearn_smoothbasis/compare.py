@@ -1,0 +1,248 @@
+"""The retrieval comparison protocol: split, tune every method alike, score held-out queries.
+
+Used by the ``smoothbasis compare`` command and by ``benchmarks/retrieval.py``.
+
+Protocol
+--------
+1. Each cluster's questions are split into ``n_train`` training questions and held-out
+   questions (:func:`retrieval_split`); a dataset with no more than ``n_train``
+   questions per cluster but separate queries trains on all questions and tests on
+   the queries.
+2. Every method is tuned by :class:`~sklearn.model_selection.GridSearchCV` on the
+   training rows only, with the same folds (:class:`ClusterStratifiedKFold`, every test
+   cluster keeps training rows) and the same scorer (Recall@1 of routed predictions
+   among the fold's answers). Groups reach ``fit`` through metadata routing.
+3. The refitted best model predicts the held-out questions *routed* (their cluster is
+   not given) and is scored by Recall@1, MRR and mean cosine against all answers.
+"""
+
+import time
+
+import numpy as np
+import sklearn
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils import check_random_state
+
+from ._baselines import (
+    IndependentProjectionRegressor,
+    MultiHeadRegressor,
+    SharedProjectionRegressor,
+)
+from ._smoothing_basis import SmoothingBasisRegressor
+from .metrics import mean_cosine_similarity, mean_reciprocal_rank, recall_at_1_scorer, recall_at_k
+from .model_selection import ClusterStratifiedKFold
+
+__all__ = [
+    "compare_retrieval", "format_table", "plot_table", "retrieval_split", "search_spaces",
+    "tune",
+]
+
+
+def retrieval_split(groups, *, n_train=3, max_test=None, random_state=None):
+    """Split row indices: ``n_train`` training rows per cluster, the rest held out.
+
+    Parameters
+    ----------
+    groups : array-like of shape (n_samples,)
+        Cluster of each row.
+    n_train : int, default=3
+        Training rows per cluster (all rows of smaller clusters go to training).
+    max_test : int, default=None
+        Keep at most this many held-out rows, drawn at random.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the shuffles.
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Row indices.
+
+    Examples
+    --------
+    >>> train, test = retrieval_split([0, 0, 0, 1, 1], n_train=2, random_state=0)
+    >>> len(train), len(test)
+    (4, 1)
+    """
+    rng = check_random_state(random_state)
+    groups = np.asarray(groups)
+    train, test = [], []
+    for label in np.unique(groups):
+        rows = np.flatnonzero(groups == label)
+        rng.shuffle(rows)
+        train.append(rows[:n_train])
+        test.append(rows[n_train:])
+    train, test = np.sort(np.concatenate(train)), np.concatenate(test)
+    if max_test is not None and len(test) > max_test:
+        test = rng.choice(test, max_test, replace=False)
+    return train, np.sort(test)
+
+
+def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_weight=None,
+                  random_state=0):
+    """The methods compared and the grid each is tuned over (at most 12 candidates).
+
+    Parameters
+    ----------
+    n_features, n_targets : int
+        Embedding sizes; zero-shot cosine needs them equal.
+    n_basis, max_iter : int or "auto", int
+        Fixed settings of :class:`SmoothingBasisRegressor`.
+    cosine_weight : float or None
+        Fixed cosine weight, or ``None`` to tune it over {0, 0.5}.
+    random_state : int
+        Seed of the estimators.
+
+    Returns
+    -------
+    spaces : dict
+        ``name -> (estimator, param_grid)``.
+    """
+    temperatures = [0.02, 0.05, 0.1]
+    spaces = {}
+    if n_features == n_targets:
+        spaces["zero-shot cosine"] = (SharedProjectionRegressor(method="identity"), {})
+    spaces["multi-head router"] = (
+        MultiHeadRegressor(), {"temperature": [0.01] + temperatures}
+    )
+    spaces["shared ridge map"] = (
+        SharedProjectionRegressor(method="ridge"), {"alpha": [0.01, 0.1, 1.0, 10.0]}
+    )
+    spaces["independent ridge maps"] = (
+        IndependentProjectionRegressor(method="ridge"),
+        {"alpha": [0.1, 1.0], "temperature": temperatures},
+    )
+    spaces["smoothing basis"] = (
+        SmoothingBasisRegressor(n_basis=n_basis, max_iter=max_iter, random_state=random_state,
+                                cosine_weight=0.5 if cosine_weight is None else cosine_weight),
+        {
+            "shrinkage": [0.1, 0.3, 1.0],
+            "temperature": [0.05, 0.1],
+            **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),
+        },
+    )
+    return spaces
+
+
+def tune(estimator, param_grid, X, Y, groups, *, cv=3, random_state=0):
+    """Grid search by routed Recall@1 on cluster-stratified folds, groups routed to fit.
+
+    Returns the refitted best estimator, its parameters and the refit time in seconds.
+    """
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            estimator, param_grid, scoring=recall_at_1_scorer,
+            cv=ClusterStratifiedKFold(cv, shuffle=True, random_state=random_state),
+        ).fit(X, Y, groups=groups)
+    return search.best_estimator_, search.best_params_, search.refit_time_
+
+
+def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, spaces, cv=3,
+                      random_state=0, progress=None):
+    """Tune each method on the training rows and score its routed held-out predictions.
+
+    Parameters
+    ----------
+    X_train, X_test : ndarray of shape (n, d)
+        Training and held-out question embeddings.
+    groups_train, groups_test : ndarray of shape (n,)
+        Their clusters, integers indexing ``answers``.
+    answers : ndarray of shape (n_clusters, p)
+        One answer embedding per cluster: the targets and the retrieval candidates.
+    spaces : dict
+        ``name -> (estimator, param_grid)``, as returned by :func:`search_spaces`.
+    cv : int, default=3
+        Folds of the cluster-stratified cross-validation. When no cluster has two
+        training rows, nothing can be held out and every method keeps its defaults.
+    random_state : int, default=0
+        Seed of the folds.
+    progress : callable, default=None
+        Called with a line of text before and after each method.
+
+    Returns
+    -------
+    rows : list of dict
+        One per method: ``method``, ``params``, ``recall_at_1``, ``mrr``,
+        ``mean_cosine``, ``fit_seconds`` (refit on all training rows) and
+        ``tune_seconds`` (the whole search).
+    """
+    answers = np.asarray(answers)
+    Y_train, Y_test = answers[groups_train], answers[groups_test]
+    can_tune = np.bincount(np.unique(groups_train, return_inverse=True)[1]).max() >= 2
+    rows = []
+    for step, (name, (estimator, grid)) in enumerate(spaces.items(), start=1):
+        n_candidates = int(np.prod([len(v) for v in grid.values()])) if grid else 1
+        if progress:
+            folds = f"x {cv} folds" if can_tune and grid else "(no tuning)"
+            progress(f"[{step}/{len(spaces)}] {name}: {n_candidates} candidates {folds} ...")
+        start = time.perf_counter()
+        if can_tune and grid:
+            model, params, fit_seconds = tune(
+                estimator, grid, X_train, Y_train, groups_train, cv=cv,
+                random_state=random_state,
+            )
+        else:
+            model = clone(estimator).fit(X_train, Y_train, groups=groups_train)
+            params, fit_seconds = {}, time.perf_counter() - start
+        tune_seconds = time.perf_counter() - start
+        Y_pred = model.predict(X_test)  # routed: the query's cluster is not given
+        rows.append({
+            "method": name,
+            "params": params,
+            "recall_at_1": recall_at_k(Y_test, Y_pred, candidates=answers, k=1),
+            "mrr": mean_reciprocal_rank(Y_test, Y_pred, candidates=answers),
+            "mean_cosine": mean_cosine_similarity(Y_test, Y_pred),
+            "fit_seconds": fit_seconds,
+            "tune_seconds": tune_seconds,
+        })
+        if progress:
+            progress(f"      done in {tune_seconds:.1f}s: Recall@1 {rows[-1]['recall_at_1']:.3f}")
+    return rows
+
+
+def _format_params(params):
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(params.items())) or "-"
+
+
+def format_table(rows, *, markdown=False):
+    """The comparison as a text (or Markdown) table, best Recall@1 first."""
+    header = ["method", "best parameters", "Recall@1", "MRR", "mean cos", "fit s"]
+    body = [
+        [r["method"], _format_params(r["params"]), f"{r['recall_at_1']:.3f}",
+         f"{r['mrr']:.3f}", f"{r['mean_cosine']:.3f}", f"{r['fit_seconds']:.2f}"]
+        for r in sorted(rows, key=lambda r: -r["recall_at_1"])
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*header), fmt.format(*["-" * w for w in widths])]
+                     + [fmt.format(*row) for row in body])
+
+
+def plot_table(rows, path):
+    """Bar chart of Recall@1 and MRR per method, saved to ``path`` (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'Plotting needs matplotlib: pip install "sklearn-smoothbasis[plot]"'
+        ) from exc
+    rows = sorted(rows, key=lambda r: r["recall_at_1"])
+    names = [r["method"] for r in rows]
+    y = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
+    ax.barh(y - 0.2, [r["recall_at_1"] for r in rows], height=0.4, label="Recall@1")
+    ax.barh(y + 0.2, [r["mrr"] for r in rows], height=0.4, label="MRR")
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("held-out questions, routed")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
