@@ -1,0 +1,102 @@
+"""The comparison protocol and the smoothbasis command, end to end on small settings."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sklearn_smoothbasis import (
+    MultiHeadRegressor,
+    SharedProjectionRegressor,
+    SmoothingBasisRegressor,
+)
+from sklearn_smoothbasis.__main__ import main
+from sklearn_smoothbasis.compare import compare_retrieval, format_table, retrieval_split
+
+
+def _retrieval_problem(n_clusters=12, per_cluster=6, d=8, seed=0):
+    """Answers are unit vectors; questions are noisy, cluster-rotated copies of them."""
+    rng = np.random.RandomState(seed)
+    answers = rng.standard_normal((n_clusters, d))
+    answers /= np.linalg.norm(answers, axis=1, keepdims=True)
+    groups = np.repeat(np.arange(n_clusters), per_cluster)
+    X = answers[groups] + 0.4 * rng.standard_normal((len(groups), d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True), groups, answers
+
+
+def test_retrieval_split_keeps_n_train_per_cluster():
+    groups = np.repeat(np.arange(5), [2, 3, 4, 5, 6])
+    train, test = retrieval_split(groups, n_train=3, random_state=0)
+    assert np.array_equal(np.bincount(groups[train]), [2, 3, 3, 3, 3])
+    assert np.array_equal(np.bincount(groups[test], minlength=5), [0, 0, 1, 2, 3])
+    assert not set(train) & set(test)
+    _, few = retrieval_split(groups, n_train=3, max_test=4, random_state=0)
+    assert len(few) == 4
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_compare_retrieval_scores_every_method():
+    X, groups, answers = _retrieval_problem()
+    train, test = retrieval_split(groups, n_train=3, random_state=0)
+    spaces = {
+        "zero-shot": (SharedProjectionRegressor(method="identity"), {}),
+        "router": (MultiHeadRegressor(), {"temperature": [0.05, 0.5]}),
+        "basis": (SmoothingBasisRegressor(max_iter=5, random_state=0), {"shrinkage": [0.1, 1.0]}),
+    }
+    rows = compare_retrieval(X[train], groups[train], X[test], groups[test], answers,
+                             spaces=spaces, cv=3)
+    assert [r["method"] for r in rows] == list(spaces)
+    for row in rows:
+        assert 0 <= row["recall_at_1"] <= row["mrr"] <= 1
+        assert np.isfinite(row["mean_cosine"]) and row["fit_seconds"] >= 0
+    assert set(rows[1]["params"]) == {"temperature"}
+    table = format_table(rows)
+    assert "Recall@1" in table and "zero-shot" in table
+    assert format_table(rows, markdown=True).startswith("| method")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cli_compare_on_the_demo(capsys):
+    main(["compare", "--iterations", "2", "--cv", "2", "--quiet"])
+    out = capsys.readouterr().out
+    assert "bundled FAQ demo" in out
+    for method in ("smoothing basis", "zero-shot cosine", "multi-head router",
+                   "shared ridge map", "independent ridge maps"):
+        assert method in out
+    assert "Recall@1" in out and "MRR" in out
+
+
+def _write_npz(path):
+    X, groups, answers = _retrieval_problem()
+    np.savez(path, X=X.astype(np.float32), groups=groups, A=answers.astype(np.float32))
+    return X, groups
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cli_fit_saves_a_usable_model(tmp_path, capsys):
+    X, groups = _write_npz(tmp_path / "clusters.npz")
+    out = tmp_path / "model.pkl"
+    main(["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
+          "--iterations", "3", "--shrinkage", "0.5", "--temperature", "0.1"])
+    assert "saved SmoothingBasisRegressor" in capsys.readouterr().out
+    with open(out, "rb") as f:
+        model = pickle.load(f)
+    assert model.shrinkage == 0.5 and len(model.clusters_) == 12
+    assert model.predict(X.astype(np.float32)).shape == X.shape
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_cli_fit_with_cv_to_skops(tmp_path, capsys):
+    sio = pytest.importorskip("skops.io")
+    X, _ = _write_npz(tmp_path / "clusters.npz")
+    out = tmp_path / "model.skops"
+    main(["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
+          "--iterations", "2", "--cv", "2", "--cosine-weight", "0"])
+    assert "chosen by 2-fold" in capsys.readouterr().out
+    model = sio.load(out, trusted=sio.get_untrusted_types(file=out))
+    assert model.predict(X.astype(np.float32)).shape == X.shape
+
+
+def test_cli_reports_missing_data_file(tmp_path):
+    with pytest.raises((FileNotFoundError, ValueError, SystemExit), match="missing|not|No such"):
+        main(["fit", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "m.pkl")])
