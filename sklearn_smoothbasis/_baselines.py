@@ -81,7 +81,7 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
@@ -149,7 +149,7 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
@@ -238,7 +238,7 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also

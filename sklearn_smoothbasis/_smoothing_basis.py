@@ -124,15 +124,15 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
 
     Attributes
     ----------
-    basis_ : ndarray of shape (n_basis_, n_features_in_, n_targets_)
+    basis_ : ndarray of shape (`n_basis_`, `n_features_in_`, `n_targets_`)
         The shared basis :math:`G`, orthonormal in the Frobenius inner product.
-    coefficients_ : ndarray of shape (n_clusters, n_basis_)
+    coefficients_ : ndarray of shape (n_clusters, `n_basis_`)
         Coefficients :math:`C` of each cluster, in the order of ``clusters_``.
     clusters_ : ndarray of shape (n_clusters,)
         Sorted cluster labels seen in fit.
-    centroids_ : ndarray of shape (n_clusters, n_features_in_)
+    centroids_ : ndarray of shape (n_clusters, `n_features_in_`)
         Mean input of each cluster, used for routing.
-    prior_ : ndarray of shape (n_features_in_, n_targets_) or None
+    prior_ : ndarray of shape (`n_features_in_`, `n_targets_`) or None
         The prior map :math:`P`.
     n_basis_ : int
         Number of basis matrices used.
@@ -148,7 +148,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also

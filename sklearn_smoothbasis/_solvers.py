@@ -19,7 +19,6 @@ from collections import deque
 
 import numpy as np
 from joblib import delayed
-from scipy.linalg.blas import daxpy, ddot
 
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
@@ -305,19 +304,20 @@ class BasisObjective:
 def _lbfgs_direction(grad, pairs):
     """Two-loop recursion: ``-H grad`` from the stored ``(s, y, 1/(y.s))`` pairs.
 
-    In-place BLAS ``axpy``/``dot`` on float64 vectors: the basis has ``K d p``
-    entries, so temporaries would cost as much as the arithmetic.
+    Updates run in place through one scratch vector: the basis has ``K d p`` entries,
+    so fresh temporaries would cost as much as the arithmetic.
     """
     q = np.array(grad, dtype=np.float64).ravel()
+    scratch = np.empty_like(q)
     alphas = []
     for s, y, rho in reversed(pairs):
-        a = rho * ddot(s, q)
+        a = rho * np.dot(s, q)
         alphas.append(a)
-        q = daxpy(y, q, a=-a)
+        q -= np.multiply(y, a, out=scratch)
     s, y, _ = pairs[-1]
-    q *= ddot(s, y) / ddot(y, y)
+    q *= np.dot(s, y) / np.dot(y, y)
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        q = daxpy(s, q, a=a - rho * ddot(y, q))
+        q += np.multiply(s, a - rho * np.dot(y, q), out=scratch)
     return -q.reshape(grad.shape)
 
 
