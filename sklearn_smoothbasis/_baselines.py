@@ -25,8 +25,14 @@ def _procrustes_map(X, Y):
     return U @ Vt
 
 
-def shared_map(X, Y, method, alpha):
-    """One ``d x p`` map fitted on all rows by ``method``."""
+def shared_map(X, Y, method, alpha, center=None):
+    """One ``d x p`` map fitted on all rows by ``method``.
+
+    With ``center``, the ridge map is shrunk toward that map instead of toward zero:
+    ``center + argmin ||X W - (Y - X center)||^2 + alpha ||W||^2``.
+    """
+    if center is not None:
+        return center + shared_map(X, Y - X @ center, method, alpha)
     if method == "identity":
         return np.eye(X.shape[1], Y.shape[1], dtype=X.dtype)
     if method == "pinv":

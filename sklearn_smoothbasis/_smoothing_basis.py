@@ -19,9 +19,6 @@ from ._init import random_basis, ridge_factors, top_map_directions
 from ._loss import ClusterLoss
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
 
-# Ridge of the "shared" prior map, in scikit-learn's Ridge convention (the default of
-# sklearn.linear_model.Ridge); pass a fitted map as ``prior`` to choose another.
-_SHARED_PRIOR_ALPHA = 1.0
 # Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
 # units of the mean squared row norm of X: a tiny ridge, so they are nearly minimum
 # norm interpolants, but never singular.
@@ -98,9 +95,14 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     prior : {"auto", "identity", "shared"}, array-like or None, default="auto"
         The map :math:`P`. ``None``: :math:`P = 0`, the proposal's plain model.
         ``"identity"``: needs ``n_features == n_targets`` (question and answer
-        embeddings in one space). ``"shared"``: a ridge map (alpha 1.0) fitted on all
-        rows. An array of shape ``(n_features, n_targets)`` is used as given.
+        embeddings in one space). ``"shared"``: one ridge map fitted on all rows,
+        shrunk toward the identity when ``n_features == n_targets`` (toward zero
+        otherwise) with strength ``prior_alpha``. An array of shape
+        ``(n_features, n_targets)`` is used as given.
         ``"auto"``: ``"identity"`` when ``n_features == n_targets``, else ``"shared"``.
+    prior_alpha : float, default=1.0
+        Ridge strength of ``prior="shared"``, in :class:`~sklearn.linear_model.Ridge`'s
+        convention; unused by the other priors.
     shrinkage : float, default=0.1
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
@@ -186,6 +188,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
         "prior": [StrOptions({"auto", "identity", "shared"}), "array-like", None],
+        "prior_alpha": [Interval(Real, 0, None, closed="left")],
         "shrinkage": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
         "n_jobs": [Integral, None],
@@ -205,6 +208,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         tol=1e-5,
         reorth_interval=10,
         prior="auto",
+        prior_alpha=1.0,
         shrinkage=0.1,
         routing="soft",
         temperature=0.1,
@@ -221,6 +225,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         self.tol = tol
         self.reorth_interval = reorth_interval
         self.prior = prior
+        self.prior_alpha = prior_alpha
         self.shrinkage = shrinkage
         self.routing = routing
         self.temperature = temperature
@@ -258,7 +263,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
                 )
             return np.eye(d, dtype=X.dtype)
         if isinstance(prior, str):
-            return shared_map(X, Y, "ridge", _SHARED_PRIOR_ALPHA)
+            center = np.eye(d, dtype=X.dtype) if d == p else None
+            return shared_map(X, Y, "ridge", self.prior_alpha, center=center)
         prior = check_array(prior, dtype=X.dtype, input_name="prior")
         if prior.shape != (d, p):
             raise ValueError(

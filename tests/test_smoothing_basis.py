@@ -154,6 +154,15 @@ def test_seed_model_has_no_prior_and_identity_prior_is_used():
     np.testing.assert_allclose(shared.prior_, expected)
 
 
+def test_square_shared_prior_is_shrunk_toward_the_identity():
+    X, Y, groups = _small(n_targets=6)
+    model = SmoothingBasisRegressor(prior="shared", prior_alpha=2.0).fit(X, Y, groups)
+    correction = SharedProjectionRegressor(alpha=2.0).fit(X, Y - X).coef_
+    np.testing.assert_allclose(model.prior_, np.eye(6) + correction)
+    stiff = SmoothingBasisRegressor(prior="shared", prior_alpha=1e12).fit(X, Y, groups)
+    np.testing.assert_allclose(stiff.prior_, np.eye(6), atol=1e-8)
+
+
 def test_large_shrinkage_returns_the_prior():
     X, Y, groups = _small(n_targets=6)
     model = SmoothingBasisRegressor(shrinkage=1e8).fit(X, Y, groups)
