@@ -28,7 +28,8 @@ MAX_TEST = {"clinc150": 5000}
 def run(name, data_root, seed=0):
     data = load_faq_demo() if name == "faq_demo" else load_embedded_clusters(data_root / name)
     X_train, g_train, X_test, g_test = _train_test(data, 3, MAX_TEST.get(name), seed)
-    spaces = search_spaces(X_train.shape[1], data.answers.shape[1], random_state=seed)
+    spaces = search_spaces(X_train.shape[1], data.answers.shape[1], cosine_weight=0.5,
+                           random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         rows = compare_retrieval(X_train, g_train, X_test, g_test, data.answers,

@@ -50,6 +50,11 @@ def _train_test(data, n_train, max_test, seed):
     return data.X[train], data.groups[train], data.X[test], data.groups[test]
 
 
+def _cosine_weight(args):
+    """The fixed cosine weight, or None (tune it) for a negative value."""
+    return None if args.cosine_weight < 0 else args.cosine_weight
+
+
 def _progress(line):
     print(line, file=sys.stderr, flush=True)
 
@@ -63,7 +68,7 @@ def _compare(args):
           f"{len(X_test)} held-out questions (routed: their cluster is not given)")
     spaces = search_spaces(
         X_train.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
-        max_iter=args.iterations, cosine_weight=args.cosine_weight, random_state=args.seed,
+        max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
     )
     with warnings.catch_warnings():
         # Early stopping at --iterations is intended here; say it once, not per fit.
@@ -84,7 +89,7 @@ def _fit(args):
     Y = data.answers[data.groups]
     space = search_spaces(
         data.X.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
-        max_iter=args.iterations, cosine_weight=args.cosine_weight, random_state=args.seed,
+        max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
     )["smoothing basis"]
     estimator, grid = space
     fixed = {k: v for k, v in (("shrinkage", args.shrinkage), ("temperature", args.temperature))
@@ -121,8 +126,9 @@ def build_parser():
                        help="basis size K (default: ceil(sqrt(n_clusters)))")
         p.add_argument("--iterations", type=int, default=20,
                        help="max_iter of the smoothing-basis solver (default: 20)")
-        p.add_argument("--cosine-weight", type=float, default=None,
-                       help="fix the cosine weight (default: tuned over 0 and 0.5)")
+        p.add_argument("--cosine-weight", type=float, default=0.5,
+                       help="cosine weight of the loss (default: 0.5); pass -1 to tune it "
+                            "over 0 and 0.5")
         p.add_argument("--seed", type=int, default=0, help="seed of splits, folds and fits")
 
     cmp_ = commands.add_parser("compare", help="tune all methods alike, score held-out questions")
