@@ -1,0 +1,50 @@
+"""Initial bases: the exact and the randomized top directions of the per-cluster maps."""
+
+import numpy as np
+from scipy.linalg import subspace_angles
+
+from sklearn_smoothbasis import _init
+from sklearn_smoothbasis.datasets import make_multicluster_regression
+
+
+def _factors(seed=0):
+    X, Y, groups = make_multicluster_regression(
+        n_clusters=30, n_basis=3, n_features=10, n_targets=7, noise=0.01, random_state=seed
+    )
+    starts = np.concatenate(([0], np.cumsum(np.bincount(groups))))
+    return X, _init.ridge_factors(X, Y, starts, np.full(30, 1e-3)), starts, Y
+
+
+def test_ridge_factors_give_each_clusters_ridge_map():
+    X, B, starts, Y = _factors()
+    for i in (0, 7, 29):
+        rows = slice(starts[i], starts[i + 1])
+        Xi = X[rows]
+        expected = np.linalg.solve(Xi.T @ Xi + 1e-3 * np.eye(10), Xi.T @ Y[rows])
+        np.testing.assert_allclose(Xi.T @ B[rows], expected, rtol=1e-6, atol=1e-8)
+
+
+def test_exact_directions_are_the_top_singular_vectors():
+    X, B, starts, _ = _factors()
+    basis = _init.top_map_directions(X, B, starts, 3, random_state=0)
+    maps = np.stack([(X[a:b].T @ B[a:b]).ravel() for a, b in zip(starts[:-1], starts[1:])])
+    top = np.linalg.svd(maps, full_matrices=False)[2][:3]
+    assert np.degrees(subspace_angles(basis.reshape(3, -1).T, top.T).max()) < 1e-4
+
+
+def test_randomized_directions_match_the_exact_ones(monkeypatch):
+    X, B, starts, _ = _factors()
+    exact = _init.top_map_directions(X, B, starts, 3, random_state=0)
+    monkeypatch.setattr(_init, "_EXACT_GRAM_MAX_ROWS", 10)  # force the randomized path
+    randomized = _init.top_map_directions(X, B, starts, 3, random_state=0)
+    angle = subspace_angles(randomized.reshape(3, -1).T, exact.reshape(3, -1).T).max()
+    assert np.degrees(angle) < 1e-3
+    flat = randomized.reshape(3, -1)
+    np.testing.assert_allclose(flat @ flat.T, np.eye(3), atol=1e-10)
+
+
+def test_vanishing_maps_are_completed_at_random():
+    X, B, starts, _ = _factors()
+    basis = _init.top_map_directions(X, np.zeros_like(B), starts, 4, random_state=0)
+    flat = basis.reshape(4, -1)
+    np.testing.assert_allclose(flat @ flat.T, np.eye(4), atol=1e-10)
