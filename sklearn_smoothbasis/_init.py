@@ -15,8 +15,8 @@ from ._solvers import orthonormalize
 
 # Up to this many rows the Gram matrix of the maps is formed exactly (an n x n kernel).
 _EXACT_GRAM_MAX_ROWS = 4000
-_OVERSAMPLES = 10
-_POWER_ITERATIONS = 4
+_OVERSAMPLES = 5
+_POWER_ITERATIONS = 2
 
 
 def ridge_factors(X, R, starts, ridge):

@@ -23,6 +23,7 @@ from joblib import delayed
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
 _MAX_NEWTON_STEPS = 10
+_MAX_NEWTON_HALVINGS = 8
 _NEWTON_RTOL = 1e-9
 _MAX_HALVINGS = 20
 _ARMIJO = 1e-4
@@ -106,7 +107,7 @@ class _ChunkCoefficientProblem:
     def _cluster_mean(self, a):
         """Mean over the rows of each cluster (first axis)."""
         sums = np.add.reduceat(a, self.seg_starts, axis=0)
-        return sums / self.counts.reshape((-1,) + (1,) * (a.ndim - 1))
+        return sums / self.counts.astype(a.dtype).reshape((-1,) + (1,) * (a.ndim - 1))
 
     @property
     def ZZ(self):
@@ -150,6 +151,8 @@ class _ChunkCoefficientProblem:
     def newton(self, coef):
         """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
         values, grad, pred, _ = self.evaluate(coef)
+        # Below a few hundred ulps of f_i the predicted decrease is rounding noise.
+        rtol = max(_NEWTON_RTOL, 100 * np.finfo(self.Z.dtype).eps)
         for _ in range(_MAX_NEWTON_STEPS):
             isotropic, radial, unit_pred = self.loss.curvature(pred)
             v = np.matmul(self.Z, unit_pred[:, :, None])[:, :, 0]
@@ -162,12 +165,12 @@ class _ChunkCoefficientProblem:
             # Stop where the model's predicted decrease is negligible next to f_i
             # (or, for clusters fitted exactly, next to the chunk's typical f).
             scale = np.maximum(np.abs(values), 1e-6 * np.abs(values).mean())
-            active = slope < -_NEWTON_RTOL * scale
+            active = slope < -rtol * scale
             if not active.any():
                 break
             length = np.where(active, 1.0, 0.0)
             accepted = np.zeros(len(values), dtype=bool)
-            for _ in range(_MAX_HALVINGS):
+            for _ in range(_MAX_NEWTON_HALVINGS):
                 trial = coef + length[:, None].astype(coef.dtype) * step
                 trial_values = self.values(trial)
                 ok = active & ~accepted & (trial_values <= values + _ARMIJO * length * slope)
