@@ -332,7 +332,9 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
     ``lr / L`` with ``L`` the Lipschitz bound of :meth:`BasisObjective.lipschitz`, and
     re-orthonormalises every ``reorth_interval`` iterations. ``solver="lbfgs"`` takes
     L-BFGS steps on the basis with the coefficients eliminated (each evaluation solves
-    them). Both backtrack until the objective decreases (Armijo), so ``J`` never
+    them); where it has no usable curvature pair yet (the objective need not be
+    convex) it takes a gradient step, expanded while the objective keeps decreasing.
+    Both backtrack until the objective decreases (Armijo), so ``J`` never
     increases. Stops when the relative decrease of ``J`` over one iteration is below
     ``tol``, or when no decrease can be found.
 
@@ -347,15 +349,14 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         step_length = lr / objective.lipschitz(coef)
-        if solver == "lbfgs" and pairs:
+        quasi_newton = solver == "lbfgs" and bool(pairs)
+        if quasi_newton:
             direction = _lbfgs_direction(grad, pairs).astype(basis.dtype)
             length = 1.0
-        else:
-            direction = -grad
-            length = step_length
-        slope = float(np.vdot(grad, direction))
-        if slope >= 0:  # not a descent direction: fall back to the gradient
+            slope = float(np.vdot(grad, direction))
+        if not quasi_newton or slope >= 0:  # no (descent) curvature model: gradient
             pairs.clear()
+            quasi_newton = False
             direction, length = -grad, step_length
             slope = float(np.vdot(grad, direction))
         for _ in range(_MAX_HALVINGS * 2):
@@ -368,6 +369,19 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             converged = True  # no decrease can be found at this precision
             n_iter -= 1
             break
+        if solver == "lbfgs" and not quasi_newton and length == step_length:
+            # L is only an upper bound and the objective need not be convex, so
+            # without curvature pairs L-BFGS would crawl: expand the gradient step
+            # while the objective keeps decreasing.
+            for _ in range(_MAX_HALVINGS * 2):
+                longer = basis + np.asarray(2 * length, dtype=basis.dtype) * direction
+                longer_value, longer_coef, longer_grad = objective(longer, new_coef)
+                if longer_value >= new_value:
+                    break
+                length *= 2
+                trial, new_value, new_coef, new_grad = (
+                    longer, longer_value, longer_coef, longer_grad
+                )
         if solver == "lbfgs":
             s = np.asarray(trial - basis, dtype=np.float64).ravel()
             y = np.asarray(new_grad - grad, dtype=np.float64).ravel()
