@@ -325,7 +325,7 @@ def _lbfgs_direction(grad, pairs):
 
 
 def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_interval,
-              memory=10, verbose=0):
+              memory=5, verbose=0):
     """Minimise ``J`` over the basis, coefficients always re-solved (alternating).
 
     ``solver="gd"`` takes the proposal's gradient steps on the basis, of length
@@ -359,7 +359,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             quasi_newton = False
             direction, length = -grad, step_length
             slope = float(np.vdot(grad, direction))
-        for _ in range(_MAX_HALVINGS * 2):
+        for _ in range(_MAX_HALVINGS):
             trial = basis + np.asarray(length, dtype=basis.dtype) * direction
             new_value, new_coef, new_grad = objective(trial, coef)
             if new_value <= value + _ARMIJO * length * slope:
@@ -373,7 +373,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             # L is only an upper bound and the objective need not be convex, so
             # without curvature pairs L-BFGS would crawl: expand the gradient step
             # while the objective keeps decreasing.
-            for _ in range(_MAX_HALVINGS * 2):
+            for _ in range(_MAX_HALVINGS):
                 longer = basis + np.asarray(2 * length, dtype=basis.dtype) * direction
                 longer_value, longer_coef, longer_grad = objective(longer, new_coef)
                 if longer_value >= new_value:
