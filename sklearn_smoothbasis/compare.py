@@ -128,7 +128,29 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
 def tune(estimator, param_grid, X, Y, groups, *, cv=3, random_state=0):
     """Grid search by routed Recall@1 on cluster-stratified folds, groups routed to fit.
 
-    Returns the refitted best estimator, its parameters and the refit time in seconds.
+    Parameters
+    ----------
+    estimator : estimator
+        A cluster-aware regressor of this package.
+    param_grid : dict
+        Grid of :class:`~sklearn.model_selection.GridSearchCV`.
+    X, Y : ndarray of shape (n, d) and (n, p)
+        Training questions and their answers.
+    groups : ndarray of shape (n,)
+        Cluster of each row; reaches the splitter and ``fit`` by metadata routing.
+    cv : int, default=3
+        Folds of :class:`ClusterStratifiedKFold`.
+    random_state : int, default=0
+        Seed of the folds.
+
+    Returns
+    -------
+    model : estimator
+        The best candidate, refitted on all rows.
+    params : dict
+        Its parameters.
+    refit_seconds : float
+        Time of the refit.
     """
     with sklearn.config_context(enable_metadata_routing=True):
         search = GridSearchCV(
@@ -144,10 +166,14 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
 
     Parameters
     ----------
-    X_train, X_test : ndarray of shape (n, d)
-        Training and held-out question embeddings.
-    groups_train, groups_test : ndarray of shape (n,)
+    X_train : ndarray of shape (n_train, d)
+        Training question embeddings.
+    groups_train : ndarray of shape (n_train,)
         Their clusters, integers indexing ``answers``.
+    X_test : ndarray of shape (n_test, d)
+        Held-out question embeddings.
+    groups_test : ndarray of shape (n_test,)
+        Their clusters.
     answers : ndarray of shape (n_clusters, p)
         One answer embedding per cluster: the targets and the retrieval candidates.
     spaces : dict
@@ -207,7 +233,20 @@ def _format_params(params):
 
 
 def format_table(rows, *, markdown=False):
-    """The comparison as a text (or Markdown) table, best Recall@1 first."""
+    """The comparison as a text (or Markdown) table, best Recall@1 first.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare_retrieval`.
+    markdown : bool, default=False
+        Markdown instead of aligned plain text.
+
+    Returns
+    -------
+    table : str
+        One line per method.
+    """
     header = ["method", "best parameters", "Recall@1", "MRR", "mean cos", "fit s"]
     body = [
         [r["method"], _format_params(r["params"]), f"{r['recall_at_1']:.3f}",
@@ -224,7 +263,15 @@ def format_table(rows, *, markdown=False):
 
 
 def plot_table(rows, path):
-    """Bar chart of Recall@1 and MRR per method, saved to ``path`` (needs matplotlib)."""
+    """Bar chart of Recall@1 and MRR per method, saved to ``path`` (needs matplotlib).
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare_retrieval`.
+    path : str or path-like
+        Where the PNG is written.
+    """
     try:
         import matplotlib
 
