@@ -371,14 +371,18 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             break
         if solver == "lbfgs" and not quasi_newton and length == step_length:
             # L is only an upper bound and the objective need not be convex, so
-            # without curvature pairs L-BFGS would crawl: expand the gradient step
-            # while the objective keeps decreasing.
+            # without curvature pairs L-BFGS would crawl: lengthen the gradient step
+            # (to the minimum of the parabola through the values seen, at least
+            # doubling it) while the objective keeps decreasing.
             for _ in range(_MAX_HALVINGS):
-                longer = basis + np.asarray(2 * length, dtype=basis.dtype) * direction
+                curvature = (new_value - value - slope * length) / length**2
+                jump = -slope / (2 * curvature) if curvature > 0 else np.inf
+                longer_length = min(max(2 * length, jump), 1e3 * length)
+                longer = basis + np.asarray(longer_length, dtype=basis.dtype) * direction
                 longer_value, longer_coef, longer_grad = objective(longer, new_coef)
                 if longer_value >= new_value:
                     break
-                length *= 2
+                length = longer_length
                 trial, new_value, new_coef, new_grad = (
                     longer, longer_value, longer_coef, longer_grad
                 )
