@@ -348,6 +348,9 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
+        if not np.any(grad):  # stationary: nothing left to do
+            converged, n_iter = True, n_iter - 1
+            break
         step_length = lr / objective.lipschitz(coef)
         quasi_newton = solver == "lbfgs" and bool(pairs)
         if quasi_newton:
@@ -375,7 +378,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             # (to the minimum of the parabola through the values seen, at least
             # doubling it) while the objective keeps decreasing.
             for _ in range(_MAX_HALVINGS):
-                curvature = (new_value - value - slope * length) / length**2
+                curvature = (new_value - value - slope * length) / length / length
                 jump = -slope / (2 * curvature) if curvature > 0 else np.inf
                 longer_length = min(max(2 * length, jump), 1e3 * length)
                 longer = basis + np.asarray(longer_length, dtype=basis.dtype) * direction

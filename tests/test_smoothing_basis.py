@@ -255,6 +255,7 @@ def test_pickle_round_trip():
     np.testing.assert_array_equal(clone.predict(X, groups=groups), model.predict(X, groups=groups))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("init", ["svd", "random"])
 def test_same_random_state_same_model(init):
     X, Y, groups = _small()
