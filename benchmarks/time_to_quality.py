@@ -191,40 +191,31 @@ def run_problem(prob, quick, repeats):
             print(f"seed run {rep + 1}: {seconds:.3f} s, final error {final:.5g}; within "
                   f"{100 * WITHIN:g}% of it at iteration {seed_within[-1][0] + 1} "
                   f"({seed_within[-1][1]:.3f} s)")
-        for s in shrinkages:
-            sweep = [m for m in SWEEP if m <= cap]
-            if rep > 0:  # re-time only the max_iter that reached the seed's error
-                if reached[s] is None:
-                    continue
-                sweep = [reached[s]]
-            for m in sweep:
+        def sweep(s, max_iters, verbose):
+            """Fit ours at each max_iter until it reaches the seed's error."""
+            for m in max_iters:
                 seconds, err = fit_ours(X, Y, g, K, m, s, X_test, Y_test, g_test)
                 times.setdefault((s, m), []).append(seconds)
                 if (s, m) in errors and errors[(s, m)] != err:
                     print(f"warning: our error changed between repeats at m={m}")
                 errors[(s, m)] = err
-                if rep == 0:
+                if verbose:
                     print(f"  ours shrinkage={s:g} max_iter={m}: {seconds:.3f} s, "
                           f"error {err:.5g}")
                 if err <= target:
-                    reached[s] = m
-                    break
-            else:
-                reached.setdefault(s, None)
+                    return m
+            return None
+
+        full_sweep = [m for m in SWEEP if m <= cap]
+        for s in shrinkages:
+            if rep == 0:
+                reached[s] = sweep(s, full_sweep, verbose=True)
+            elif reached[s] is not None:  # re-time only the max_iter that reached it
+                sweep(s, [reached[s]], verbose=False)
         if rep == 0 and reached[0.0] is None:
             for s in EXTRA_SHRINKAGE:  # shrinkage 0 never got there: try some
                 shrinkages.append(s)
-                for m in [m for m in SWEEP if m <= cap]:
-                    seconds, err = fit_ours(X, Y, g, K, m, s, X_test, Y_test, g_test)
-                    times.setdefault((s, m), []).append(seconds)
-                    errors[(s, m)] = err
-                    print(f"  ours shrinkage={s:g} max_iter={m}: {seconds:.3f} s, "
-                          f"error {err:.5g}")
-                    if err <= target:
-                        reached[s] = m
-                        break
-                else:
-                    reached[s] = None
+                reached[s] = sweep(s, full_sweep, verbose=True)
 
     seed_time = min(seed_times)
     within = min(seed_within, key=lambda w: w[1])
