@@ -54,8 +54,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
 
     with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``shrinkage``. The
     penalty pulls every map toward the prior where a cluster has little data, which is
-    what lets a few questions per cluster help without destroying the zero-shot
-    geometry (``prior="identity"``). It alternates exact per-cluster coefficient
+    what lets a few questions per cluster help without destroying what one map of all
+    the data (the default ``prior="shared"``, itself shrunk toward the zero-shot
+    identity) already does well. It alternates exact per-cluster coefficient
     solves (least squares, refined by Gauss-Newton steps on the cosine term) with
     steps on the basis; the objective never increases.
 
@@ -92,18 +93,18 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
-    prior : {"auto", "identity", "shared"}, array-like or None, default="auto"
-        The map :math:`P`. ``None``: :math:`P = 0`, the proposal's plain model.
-        ``"identity"``: needs ``n_features == n_targets`` (question and answer
-        embeddings in one space). ``"shared"``: one ridge map fitted on all rows,
-        shrunk toward the identity when ``n_features == n_targets`` (toward zero
-        otherwise) with strength ``prior_alpha``. An array of shape
+    prior : {"shared", "identity"}, array-like or None, default="shared"
+        The map :math:`P`. ``"shared"``: one ridge map fitted on all rows, shrunk
+        toward the identity when ``n_features == n_targets`` (toward zero
+        otherwise) with strength ``prior_alpha``. ``"identity"``: needs
+        ``n_features == n_targets`` (question and answer embeddings in one space).
+        ``None``: :math:`P = 0`, the proposal's plain model. An array of shape
         ``(n_features, n_targets)`` is used as given.
-        ``"auto"``: ``"identity"`` when ``n_features == n_targets``, else ``"shared"``.
     prior_alpha : float, default=1.0
         Ridge strength of ``prior="shared"``, in :class:`~sklearn.linear_model.Ridge`'s
-        convention; unused by the other priors.
-    shrinkage : float, default=0.1
+        convention; unused by the other priors. Large values give the identity
+        back (square maps).
+    shrinkage : float, default=0.3
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
@@ -113,7 +114,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(x, c_i) / T)`,
         computed as :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in
         :math:`O(K d p + N d)` per row; ``"hard"`` uses the nearest centroid's map.
-    temperature : float, default=0.1
+    temperature : float, default=0.03
         Softmax temperature :math:`T` of soft routing.
     n_jobs : int, default=None
         Number of joblib jobs (threads) working on chunks of clusters. Results do not
@@ -187,7 +188,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
-        "prior": [StrOptions({"auto", "identity", "shared"}), "array-like", None],
+        "prior": [StrOptions({"identity", "shared"}), "array-like", None],
         "prior_alpha": [Interval(Real, 0, None, closed="left")],
         "shrinkage": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
@@ -207,11 +208,11 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         max_iter=100,
         tol=1e-5,
         reorth_interval=10,
-        prior="auto",
+        prior="shared",
         prior_alpha=1.0,
-        shrinkage=0.1,
+        shrinkage=0.3,
         routing="soft",
-        temperature=0.1,
+        temperature=0.03,
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -250,8 +251,6 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     def _fit_prior(self, X, Y):
         d, p = X.shape[1], Y.shape[1]
         prior = self.prior
-        if isinstance(prior, str) and prior == "auto":
-            prior = "identity" if d == p else "shared"
         if prior is None:
             return None
         if isinstance(prior, str) and prior == "identity":

@@ -89,8 +89,7 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
     n_basis, max_iter : int or "auto", int
         Fixed settings of :class:`SmoothingBasisRegressor`.
     cosine_weight : float or None
-        Fixed cosine weight, or ``None`` to tune it over {0, 0.5}. The smoothing
-        basis grid has 8 candidates with a fixed cosine weight, 16 without.
+        Fixed cosine weight, or ``None`` to tune it over {0, 0.5}.
     random_state : int
         Seed of the estimators.
 
@@ -98,26 +97,35 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
     -------
     spaces : dict
         ``name -> (estimator, param_grid)``.
+
+    Notes
+    -----
+    Every method gets up to 16 candidates (the smoothing basis 32 when the cosine
+    weight is tuned too): the baselines are cheap, so their one or two parameters get
+    logarithmic grids; the smoothing basis gets its prior (``"shared"`` or
+    ``"identity"``), ``shrinkage`` and ``temperature``.
     """
-    temperatures = [0.02, 0.05, 0.1]
+    temperatures = [0.01, 0.02, 0.05, 0.1]
     spaces = {}
     if n_features == n_targets:
         spaces["zero-shot cosine"] = (SharedProjectionRegressor(method="identity"), {})
     spaces["multi-head router"] = (
-        MultiHeadRegressor(), {"temperature": [0.01] + temperatures}
+        MultiHeadRegressor(), {"temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5]}
     )
     spaces["shared ridge map"] = (
-        SharedProjectionRegressor(method="ridge"), {"alpha": [0.01, 0.1, 1.0, 10.0]}
+        SharedProjectionRegressor(method="ridge"), {"alpha": [10.0**e for e in range(-3, 4)]}
     )
     spaces["independent ridge maps"] = (
         IndependentProjectionRegressor(method="ridge"),
-        {"alpha": [0.1, 1.0], "temperature": temperatures},
+        {"alpha": [0.01, 0.1, 1.0, 10.0], "temperature": temperatures},
     )
+    priors = ["shared", "identity"] if n_features == n_targets else ["shared"]
     spaces["smoothing basis"] = (
         SmoothingBasisRegressor(n_basis=n_basis, max_iter=max_iter, random_state=random_state,
                                 cosine_weight=0.5 if cosine_weight is None else cosine_weight),
         {
-            "shrinkage": [0.03, 0.1, 0.3, 1.0],
+            "prior": priors,
+            "shrinkage": [0.1, 0.3, 1.0, 3.0],
             "temperature": [0.03, 0.1],
             **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),
         },

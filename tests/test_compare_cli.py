@@ -1,9 +1,13 @@
 """The comparison protocol and the smoothbasis command, end to end on small settings."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ParameterGrid
 
 from sklearn_smoothbasis import (
     MultiHeadRegressor,
@@ -11,7 +15,12 @@ from sklearn_smoothbasis import (
     SmoothingBasisRegressor,
 )
 from sklearn_smoothbasis.__main__ import main
-from sklearn_smoothbasis.compare import compare_retrieval, format_table, retrieval_split
+from sklearn_smoothbasis.compare import (
+    compare_retrieval,
+    format_table,
+    retrieval_split,
+    search_spaces,
+)
 
 
 def _retrieval_problem(n_clusters=12, per_cluster=6, d=8, seed=0):
@@ -53,6 +62,23 @@ def test_compare_retrieval_scores_every_method():
     table = format_table(rows)
     assert "Recall@1" in table and "zero-shot" in table
     assert format_table(rows, markdown=True).startswith("| method")
+
+
+@pytest.mark.parametrize("n_targets", [8, 5])
+def test_search_spaces_offer_only_valid_candidates(n_targets):
+    """Every candidate of every grid fits: no identity map between unequal spaces."""
+    X, groups, _ = _retrieval_problem(n_clusters=4, per_cluster=3)
+    Y = np.random.RandomState(0).standard_normal((len(X), n_targets))
+    spaces = search_spaces(8, n_targets, max_iter=2)
+    assert ("zero-shot cosine" in spaces) == (n_targets == 8)
+    priors = spaces["smoothing basis"][1]["prior"]
+    assert priors == (["shared", "identity"] if n_targets == 8 else ["shared"])
+    for estimator, grid in spaces.values():
+        for params in ParameterGrid(grid) if grid else [{}]:
+            model = clone(estimator).set_params(**params)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                assert model.fit(X, Y, groups=groups).predict(X).shape == Y.shape
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

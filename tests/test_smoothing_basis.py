@@ -146,8 +146,11 @@ def test_init_survives_vanishing_maps_and_gradients(init):
 def test_seed_model_has_no_prior_and_identity_prior_is_used():
     X, Y, groups = _small(n_targets=6)
     assert SmoothingBasisRegressor(prior=None).fit(X, Y, groups).prior_ is None
-    auto = SmoothingBasisRegressor().fit(X, Y, groups)
-    np.testing.assert_array_equal(auto.prior_, np.eye(6))
+    identity = SmoothingBasisRegressor(prior="identity").fit(X, Y, groups)
+    np.testing.assert_array_equal(identity.prior_, np.eye(6))
+
+
+def test_default_prior_is_the_shared_ridge_map():
     X2, Y2, groups2 = _small(n_targets=3)
     shared = SmoothingBasisRegressor().fit(X2, Y2, groups2)
     expected = SharedProjectionRegressor(alpha=1.0).fit(X2, Y2).coef_
@@ -166,7 +169,9 @@ def test_square_shared_prior_is_shrunk_toward_the_identity():
 def test_large_shrinkage_returns_the_prior():
     X, Y, groups = _small(n_targets=6)
     model = SmoothingBasisRegressor(shrinkage=1e8).fit(X, Y, groups)
-    np.testing.assert_allclose(model.predict(X, groups=groups), X, atol=1e-5)
+    np.testing.assert_allclose(model.predict(X, groups=groups), X @ model.prior_, atol=1e-5)
+    identity = SmoothingBasisRegressor(prior="identity", shrinkage=1e8).fit(X, Y, groups)
+    np.testing.assert_allclose(identity.predict(X, groups=groups), X, atol=1e-5)
 
 
 # -- routing -------------------------------------------------------------------------
