@@ -17,6 +17,8 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
+
 
 class NoGroupsWarning(UserWarning):
     """Warning issued when a cluster-aware estimator is fitted without ``groups``."""
@@ -53,7 +55,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
     """Base class: per-cluster regressors with query routing.
 
     Fitted attributes set here: ``clusters_``, ``centroids_``, ``n_features_in_``,
-    ``n_targets_`` (and ``feature_names_in_`` when X has feature names).
+    ``n_targets_`` (and ``feature_names_in_`` when X has feature names); estimators
+    that route also get ``routing_transform_``, ``routing_shrinkage_`` and
+    ``routing_centroids_`` (see :mod:`._routing`).
     """
 
     __metadata_request__fit = {"groups": True}
@@ -67,6 +71,7 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
     _routing_constraints = {
         "routing": [StrOptions({"soft", "hard"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "routing_shrinkage": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
     }
 
     def __sklearn_tags__(self):
@@ -129,6 +134,11 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         starts = np.concatenate(([0], np.cumsum(counts)))
         X_sorted, Y_sorted = X[order], Y[order]
         self.centroids_ = np.add.reduceat(X_sorted, starts[:-1], axis=0) / counts[:, None].astype(X.dtype)
+        if self._uses_clusters:
+            self.routing_transform_, self.routing_shrinkage_ = within_cluster_whitening(
+                X_sorted, self.centroids_, starts, self.routing_shrinkage
+            )
+            self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
         self._fit_clusters(X_sorted, Y_sorted, starts)
         return self
 
@@ -155,16 +165,10 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         return assigned
 
     def _routing_weights(self, X):
-        """Soft routing: ``softmax(cos(x, centroid_i) / temperature)``, shape (m, N)."""
-        centroid_norm = np.linalg.norm(self.centroids_, axis=1)
-        unit_centroids = self.centroids_ / np.where(centroid_norm > 0, centroid_norm, 1)[:, None]
-        row_norm = np.linalg.norm(X, axis=1)
-        cos = (X @ unit_centroids.T) / np.where(row_norm > 0, row_norm, 1)[:, None]
-        logits = cos / self.temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        weights = np.exp(logits)
-        weights /= weights.sum(axis=1, keepdims=True)
-        return weights
+        """Soft routing weights ``softmax(cos(L x, L c_i) / temperature)``, shape (m, N)."""
+        return softmax_routing_weights(
+            X, self.routing_centroids_, self.routing_transform_, self.temperature
+        )
 
     def _route(self, X, assigned):
         """Fill unknown rows: nearest centroid (hard) or mixture weights (soft)."""

@@ -140,6 +140,11 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         of the nearest centroid.
     temperature : float, default=0.1
         Softmax temperature of soft routing.
+    routing_shrinkage : float in (0, 1] or "auto", default=1.0
+        Shrinkage toward the identity of the within-cluster covariance that whitens
+        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
+        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
     n_jobs : int, default=None
         Number of jobs fitting chunks of clusters in parallel (joblib).
 
@@ -151,6 +156,12 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         Sorted cluster labels seen in fit.
     centroids_ : ndarray of shape (n_clusters, n_features)
         Mean input of each cluster, used for routing.
+    routing_transform_ : ndarray of shape (n_features, n_features) or None
+        The whitening map of routing; None for plain cosine routing.
+    routing_shrinkage_ : float
+        The shrinkage used (1.0 for plain cosine routing).
+    routing_centroids_ : ndarray of shape (n_clusters, n_features)
+        The centroids in the routing space, unit norm.
     n_targets_ : int
         Number of targets.
     n_features_in_ : int
@@ -180,11 +191,12 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
     }
 
     def __init__(self, method="ridge", *, alpha=1.0, routing="soft", temperature=0.1,
-                 n_jobs=None):
+                 routing_shrinkage=1.0, n_jobs=None):
         self.method = method
         self.alpha = alpha
         self.routing = routing
         self.temperature = temperature
+        self.routing_shrinkage = routing_shrinkage
         self.n_jobs = n_jobs
 
     def _fit_clusters(self, X, Y, starts):
@@ -231,6 +243,11 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         Softmax mixture of the clusters, or the nearest centroid only.
     temperature : float, default=0.1
         Softmax temperature.
+    routing_shrinkage : float in (0, 1] or "auto", default=1.0
+        Shrinkage toward the identity of the within-cluster covariance that whitens
+        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
+        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
 
     Attributes
     ----------
@@ -240,6 +257,12 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         Sorted cluster labels seen in fit.
     centroids_ : ndarray of shape (n_clusters, n_features)
         Mean input of each cluster, used for routing.
+    routing_transform_ : ndarray of shape (n_features, n_features) or None
+        The whitening map of routing; None for plain cosine routing.
+    routing_shrinkage_ : float
+        The shrinkage used (1.0 for plain cosine routing).
+    routing_centroids_ : ndarray of shape (n_clusters, n_features)
+        The centroids in the routing space, unit norm.
     n_targets_ : int
         Number of targets.
     n_features_in_ : int
@@ -268,9 +291,10 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def __init__(self, *, routing="soft", temperature=0.1):
+    def __init__(self, *, routing="soft", temperature=0.1, routing_shrinkage=1.0):
         self.routing = routing
         self.temperature = temperature
+        self.routing_shrinkage = routing_shrinkage
 
     def _fit_clusters(self, X, Y, starts):
         counts = np.diff(starts)[:, None].astype(X.dtype)

@@ -111,11 +111,21 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         cluster gets more rows.
     routing : {"soft", "hard"}, default="soft"
         Prediction of rows with an unknown cluster: ``"soft"`` uses
-        :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(x, c_i) / T)`,
+        :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(L x, L c_i) / T)`
+        (see ``routing_shrinkage``),
         computed as :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in
         :math:`O(K d p + N d)` per row; ``"hard"`` uses the nearest centroid's map.
     temperature : float, default=0.03
         Softmax temperature :math:`T` of soft routing.
+    routing_shrinkage : float in (0, 1] or "auto", default="auto"
+        Shrinkage :math:`\rho` toward the identity of the within-cluster covariance
+        that whitens routing, as in
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`:
+        queries are compared with centroids by :math:`\cos(L x, L c_i)`,
+        :math:`L = ((1-\rho) S_w + \rho \mu I)^{-1/2}`, which discounts the
+        directions in which paraphrases of one question differ. ``1.0`` is plain
+        cosine routing; ``"auto"`` is the Ledoit-Wolf estimate. With one row per
+        cluster there is nothing to whiten by and routing is plain cosine.
     n_jobs : int, default=None
         Number of joblib jobs (threads) working on chunks of clusters. Results do not
         depend on it. BLAS is limited to one thread per job while they run.
@@ -135,6 +145,12 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Sorted cluster labels seen in fit.
     centroids_ : ndarray of shape (n_clusters, `n_features_in_`)
         Mean input of each cluster, used for routing.
+    routing_transform_ : ndarray of shape (`n_features_in_`, `n_features_in_`) or None
+        The whitening map :math:`L` of routing; None for plain cosine routing.
+    routing_shrinkage_ : float
+        The shrinkage :math:`\rho` used (1.0 for plain cosine routing).
+    routing_centroids_ : ndarray of shape (n_clusters, `n_features_in_`)
+        :math:`L c_i` scaled to unit norm: what queries are compared with.
     prior_ : ndarray of shape (`n_features_in_`, `n_targets_`) or None
         The prior map :math:`P`.
     n_basis_ : int
@@ -213,6 +229,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         shrinkage=0.3,
         routing="soft",
         temperature=0.03,
+        routing_shrinkage="auto",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -230,6 +247,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         self.shrinkage = shrinkage
         self.routing = routing
         self.temperature = temperature
+        self.routing_shrinkage = routing_shrinkage
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose

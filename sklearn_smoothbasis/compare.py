@@ -100,24 +100,31 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
 
     Notes
     -----
-    Every method gets up to 16 candidates (the smoothing basis 32 when the cosine
-    weight is tuned too): the baselines are cheap, so their one or two parameters get
-    logarithmic grids; the smoothing basis gets its prior (``"shared"`` or
-    ``"identity"``), ``shrinkage`` and ``temperature``.
+    The baselines are cheap, so their one or two parameters get logarithmic grids;
+    the smoothing basis gets its prior (``"shared"`` or ``"identity"``),
+    ``shrinkage`` and ``temperature``. Every method that routes also chooses between
+    plain cosine routing and routing whitened by the within-cluster covariance
+    (``routing_shrinkage`` 1.0 or ``"auto"``), so no method gets more candidates than
+    the smoothing basis: 32 for it and the independent maps (64 for it when the
+    cosine weight is tuned too), 16 for the multi-head router, 7 for the shared map.
     """
     temperatures = [0.01, 0.02, 0.05, 0.1]
+    routing_shrinkages = [1.0, "auto"]
     spaces = {}
     if n_features == n_targets:
         spaces["zero-shot cosine"] = (SharedProjectionRegressor(method="identity"), {})
     spaces["multi-head router"] = (
-        MultiHeadRegressor(), {"temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5]}
+        MultiHeadRegressor(),
+        {"temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5],
+         "routing_shrinkage": routing_shrinkages},
     )
     spaces["shared ridge map"] = (
         SharedProjectionRegressor(method="ridge"), {"alpha": [10.0**e for e in range(-3, 4)]}
     )
     spaces["independent ridge maps"] = (
         IndependentProjectionRegressor(method="ridge"),
-        {"alpha": [0.01, 0.1, 1.0, 10.0], "temperature": temperatures},
+        {"alpha": [0.01, 0.1, 1.0, 10.0], "temperature": temperatures,
+         "routing_shrinkage": routing_shrinkages},
     )
     priors = ["shared", "identity"] if n_features == n_targets else ["shared"]
     spaces["smoothing basis"] = (
@@ -127,6 +134,7 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
             "prior": priors,
             "shrinkage": [0.1, 0.3, 1.0, 3.0],
             "temperature": [0.03, 0.1],
+            "routing_shrinkage": routing_shrinkages,
             **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),
         },
     )

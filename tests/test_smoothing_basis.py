@@ -179,7 +179,9 @@ def test_large_shrinkage_returns_the_prior():
 
 def test_soft_routing_is_the_softmax_mixture_of_cluster_maps():
     X, Y, groups = _small()
-    model = SmoothingBasisRegressor(temperature=0.3, random_state=0).fit(X, Y, groups)
+    model = SmoothingBasisRegressor(
+        temperature=0.3, routing_shrinkage=1.0, random_state=0
+    ).fit(X, Y, groups)
     X_new = np.random.RandomState(5).standard_normal((7, X.shape[1]))
     unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
     logits = unit(X_new) @ unit(model.centroids_).T / 0.3
@@ -191,7 +193,9 @@ def test_soft_routing_is_the_softmax_mixture_of_cluster_maps():
 
 def test_hard_routing_and_unseen_groups():
     X, Y, groups = _small()
-    model = SmoothingBasisRegressor(routing="hard", random_state=0).fit(X, Y, groups)
+    model = SmoothingBasisRegressor(
+        routing="hard", routing_shrinkage=1.0, random_state=0
+    ).fit(X, Y, groups)
     unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
     nearest = np.argmax(unit(X) @ unit(model.centroids_).T, axis=1)
     expected = np.einsum("md,mdp->mp", X, _maps(model)[nearest])
