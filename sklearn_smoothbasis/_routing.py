@@ -44,9 +44,11 @@ def within_cluster_whitening(X, centroids, starts, shrinkage):
     Returns
     -------
     transform : ndarray of shape (n_features, n_features) or None
-        Symmetric :math:`L`, scaled so that :math:`\\mu L^2 = I` when
-        :math:`\\rho = 1`; ``None`` when routing is plain cosine: ``shrinkage == 1``,
-        or no cluster has two rows (nothing measures the within-cluster spread).
+        Symmetric :math:`L = (\\Sigma / \\mu)^{-1/2}` (a scale does not change
+        cosines; this one makes :math:`L = I` at :math:`\\rho = 1`). ``None`` when
+        routing is plain cosine: a shrinkage of 1 (given, or estimated for an
+        isotropic spread), or no cluster has two rows (nothing measures the
+        within-cluster spread).
     shrinkage : float
         The :math:`\\rho` used (1.0 when ``transform`` is None).
     """
@@ -61,6 +63,8 @@ def within_cluster_whitening(X, centroids, starts, shrinkage):
         return None, 1.0
     if shrinkage == "auto":
         shrinkage = float(ledoit_wolf_shrinkage(residuals, assume_centered=True))
+        if shrinkage >= 1:  # the spread is isotropic: nothing to discount
+            return None, 1.0
     covariance = (1 - shrinkage) * scatter / mean_variance
     covariance.flat[:: n_features + 1] += shrinkage
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)

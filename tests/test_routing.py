@@ -52,6 +52,10 @@ def test_full_shrinkage_and_single_rows_give_plain_cosine():
     # One row per cluster: nothing measures the spread of paraphrases.
     single = np.arange(len(starts))
     assert within_cluster_whitening(centroids, centroids, single, "auto") == (None, 1.0)
+    # Isotropic spread: Ledoit-Wolf shrinks all the way, there is nothing to discount.
+    X_iso = np.random.RandomState(0).standard_normal((400, 6))
+    X_sorted, centroids, starts = _sorted_by_cluster(X_iso, np.repeat(np.arange(80), 5))
+    assert within_cluster_whitening(X_sorted, centroids, starts, "auto") == (None, 1.0)
 
 
 @pytest.mark.parametrize("shrinkage", [0.1, 0.5, "auto"])
