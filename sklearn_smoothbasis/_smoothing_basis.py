@@ -104,7 +104,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Ridge strength of ``prior="shared"``, in :class:`~sklearn.linear_model.Ridge`'s
         convention; unused by the other priors. Large values give the identity
         back (square maps).
-    shrinkage : float, default=0.3
+    shrinkage : float, default=1.0
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
@@ -112,9 +112,10 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     routing : {"soft", "hard"}, default="soft"
         Prediction of rows with an unknown cluster: ``"soft"`` uses
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(L x, L c_i) / T)`
-        (see ``routing_shrinkage``),
-        computed as :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in
-        :math:`O(K d p + N d)` per row; ``"hard"`` uses the nearest centroid's map.
+        (see ``routing_shrinkage``), computed as
+        :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in :math:`O(K d p + N d)` per
+        row (plus :math:`d^2` for :math:`L x`); ``"hard"`` uses the nearest
+        centroid's map.
     temperature : float, default=0.03
         Softmax temperature :math:`T` of soft routing.
     routing_shrinkage : float in (0, 1] or "auto", default="auto"
@@ -226,7 +227,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         reorth_interval=10,
         prior="shared",
         prior_alpha=1.0,
-        shrinkage=0.3,
+        shrinkage=1.0,
         routing="soft",
         temperature=0.03,
         routing_shrinkage="auto",
