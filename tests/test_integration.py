@@ -24,6 +24,7 @@ ESTIMATORS = [
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),
+    MultiHeadRegressor(routing_shrinkage=0.5),  # stores a whitening transform
 ]
 
 
@@ -34,7 +35,7 @@ def data():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: repr(e))
 def test_round_trips(estimator, data, tmp_path):
     X, Y, groups = data
     model = sklearn.base.clone(estimator).fit(X, Y, groups=groups)
