@@ -85,11 +85,13 @@ def make_retrieval_problem(sigma, random_state=0):
 # question is scored by the rank of its own answer among all 60 answers
 # (``candidates=answers``). All models keep their default routing: a softmax
 # over the cosine similarity to the training-question centroid of each
-# cluster (``centroids_``), with temperature 0.1.
+# cluster (``centroids_``), at temperature 0.1 for the multi-head router and
+# 0.03 for the smoothing basis, which also whitens that comparison by how the
+# questions of one cluster spread (``routing_shrinkage``; see the user guide).
 #
 # To see where the differences come from, we also split the held-out
-# questions by whether their most similar centroid belongs to their own
-# cluster ("routable") or not, and report Recall@1 on each part.
+# questions by whether their most similar centroid (plain cosine) belongs to
+# their own cluster ("routable") or not, and report Recall@1 on each part.
 sigmas = [0.5, 1.0, 1.5, 2.0]
 models = {
     "zero-shot": lambda: SharedProjectionRegressor(method="identity"),

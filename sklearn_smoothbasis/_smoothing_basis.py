@@ -104,7 +104,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Ridge strength of ``prior="shared"``, in :class:`~sklearn.linear_model.Ridge`'s
         convention; unused by the other priors. Large values give the identity
         back (square maps).
-    shrinkage : float, default=1.0
+    shrinkage : float, default=0.3
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
@@ -227,7 +227,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         reorth_interval=10,
         prior="shared",
         prior_alpha=1.0,
-        shrinkage=1.0,
+        shrinkage=0.3,
         routing="soft",
         temperature=0.03,
         routing_shrinkage="auto",
