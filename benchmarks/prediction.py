@@ -1,9 +1,11 @@
 """Routed prediction throughput: shared basis against independent per-cluster maps.
 
 Rows with an unknown cluster (``predict(X)`` without groups, soft routing,
-temperature 0.1 for both) are predicted as ``sum_i w_i x W_i``. With independent maps
-that costs O(N d p) per row; with the shared basis, ``x P + sum_k (sum_i w_i C_ik)
-x G_k``, O(K d p + N d). The expected speed-up is about N / K.
+temperature 0.1 and the same whitened routing, ``routing_shrinkage="auto"``, for both)
+are predicted as ``sum_i w_i x W_i``. With independent maps that costs O(N d p) per
+row; with the shared basis, ``x P + sum_k (sum_i w_i C_ik) x G_k``, O(K d p + N d);
+routing adds d^2 (whitening) + N d (similarities) to both. The expected speed-up is
+about N / K.
 
 Data: N = 1000 clusters of 3 rows (d = p = 384, planted basis of K = 16 orthogonal
 maps, ``_bench_utils.planted_rows``, float32 so that the 1000 independent maps take
@@ -44,10 +46,10 @@ def main():
     repeats = 3
     X, Y, g, _, _ = planted_rows(N, ROWS, D, K, dtype=np.float32, random_state=0)
     queries = np.random.default_rng(1).standard_normal((n_queries, D)).astype(np.float32)
+    routing = {"temperature": TEMPERATURE, "routing_shrinkage": "auto"}
     t_fit_ours, ours = timed(SmoothingBasisRegressor(
-        n_basis=K, max_iter=2, temperature=TEMPERATURE, random_state=0).fit, X, Y, groups=g)
-    t_fit_indep, indep = timed(IndependentProjectionRegressor(
-        temperature=TEMPERATURE).fit, X, Y, groups=g)
+        n_basis=K, max_iter=2, random_state=0, **routing).fit, X, Y, groups=g)
+    t_fit_indep, indep = timed(IndependentProjectionRegressor(**routing).fit, X, Y, groups=g)
     print(f"fitted: ours {t_fit_ours:.2f} s, independent {t_fit_indep:.2f} s "
           f"({indep.maps_.nbytes / 2**20:.0f} MiB of maps)")
     ours.predict(queries[:10])  # warm-up
@@ -64,13 +66,15 @@ def main():
     rate_ours, rate_indep = n_queries / min(t_ours), n_queries / min(t_indep)
     headers = ["N clusters", "d = p", "K", "query rows", "SmoothingBasisRegressor (rows/s)",
                "IndependentProjectionRegressor (rows/s)", "speed-up", "goal N/K",
-               "multiply-adds ratio (Ndp + Nd) / (Kdp + Nd)"]
-    flops = (N * D * D + N * D) / (K * D * D + N * D)
+               "multiply-adds ratio (Ndp + Nd + d^2) / (Kdp + Nd + d^2)"]
+    routing_flops = N * D + (D * D if ours.routing_transform_ is not None else 0)
+    flops = (N * D * D + routing_flops) / (K * D * D + routing_flops)
     rows = [[N, D, K, n_queries, f"{rate_ours:,.0f}", f"{rate_indep:,.0f}",
              f"{rate_ours / rate_indep:.1f}x", f"{N / K:.1f}x", f"{flops:.1f}x"]]
     print("\n" + text_table(headers, rows))
     notes = (
-        "`predict(X)` without groups, soft routing, temperature 0.1 for both; float32; "
+        "`predict(X)` without groups, soft routing, temperature 0.1 and whitened routing "
+        f"(Ledoit-Wolf shrinkage {ours.routing_shrinkage_:.2f}) for both; float32; "
         f"best of {repeats} interleaved repeats. Models fitted on {N} clusters x {ROWS} "
         "planted rows (`SmoothingBasisRegressor(n_basis=16, max_iter=2)`, "
         "`IndependentProjectionRegressor()`). The last column is not measured: it is the "
