@@ -207,7 +207,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
             Y_pred[:] = self._predict_hard(X, np.zeros(n_rows, dtype=np.int64))
         else:
             assigned = self._assign(groups, n_rows)
-            row_bytes = 8 * (len(self.clusters_) + self.n_targets_ + X.shape[1])
+            # Per routed row: similarities and weights (N), the prediction (p), and the
+            # input in the routing space and its unit copy (2 d).
+            row_bytes = 8 * (len(self.clusters_) + self.n_targets_ + 2 * X.shape[1])
             for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
                 chunk, soft_rows, weights = self._route(X[rows], assigned[rows])
                 hard_rows = np.flatnonzero(chunk >= 0)
