@@ -17,6 +17,7 @@ from ._base import ClusterRegressorMixin
 from ._baselines import shared_map
 from ._init import random_basis, ridge_factors, top_map_directions
 from ._loss import ClusterLoss
+from ._prior import select_prior_alpha
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
 
 # Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
@@ -100,10 +101,15 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``n_features == n_targets`` (question and answer embeddings in one space).
         ``None``: :math:`P = 0`, the proposal's plain model. An array of shape
         ``(n_features, n_targets)`` is used as given.
-    prior_alpha : float, default=1.0
+    prior_alpha : float or "auto", default="auto"
         Ridge strength of ``prior="shared"``, in :class:`~sklearn.linear_model.Ridge`'s
         convention; unused by the other priors. Large values give the identity
-        back (square maps).
+        back (square maps). ``"auto"`` picks it from ``[0.1, 0.3, ..., 1000]`` times
+        the mean squared norm of the rows of ``X`` by exact leave-one-out retrieval,
+        as :class:`~sklearn.linear_model.RidgeCV` does by squared error: each row
+        whose cluster has other rows is predicted by the prior fitted without it,
+        and the mean reciprocal rank of its own target among all targets is
+        maximised. With one row per cluster it is 1.0.
     shrinkage : float, default=0.3
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
@@ -154,6 +160,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         :math:`L c_i` scaled to unit norm: what queries are compared with.
     prior_ : ndarray of shape (`n_features_in_`, `n_targets_`) or None
         The prior map :math:`P`.
+    prior_alpha_ : float or None
+        Ridge strength of the ``"shared"`` prior (``prior_alpha`` resolved); None
+        for the other priors.
     n_basis_ : int
         Number of basis matrices used.
     n_iter_ : int
@@ -206,7 +215,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
         "prior": [StrOptions({"identity", "shared"}), "array-like", None],
-        "prior_alpha": [Interval(Real, 0, None, closed="left")],
+        "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "shrinkage": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
         "n_jobs": [Integral, None],
@@ -226,7 +235,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         tol=1e-5,
         reorth_interval=10,
         prior="shared",
-        prior_alpha=1.0,
+        prior_alpha="auto",
         shrinkage=0.3,
         routing="soft",
         temperature=0.03,
@@ -267,9 +276,10 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
             )
         return self.n_basis
 
-    def _fit_prior(self, X, Y):
+    def _fit_prior(self, X, Y, starts):
         d, p = X.shape[1], Y.shape[1]
         prior = self.prior
+        self.prior_alpha_ = None
         if prior is None:
             return None
         if isinstance(prior, str) and prior == "identity":
@@ -282,7 +292,11 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
             return np.eye(d, dtype=X.dtype)
         if isinstance(prior, str):
             center = np.eye(d, dtype=X.dtype) if d == p else None
-            return shared_map(X, Y, "ridge", self.prior_alpha, center=center)
+            alpha = self.prior_alpha
+            if alpha == "auto":
+                alpha = select_prior_alpha(X, Y, starts, toward_identity=center is not None)
+            self.prior_alpha_ = float(alpha)
+            return shared_map(X, Y, "ridge", self.prior_alpha_, center=center)
         prior = check_array(prior, dtype=X.dtype, input_name="prior")
         if prior.shape != (d, p):
             raise ValueError(
@@ -320,7 +334,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     def _fit_clusters(self, X, Y, starts):
         n_clusters = len(starts) - 1
         n_basis = self._check_params(X.shape[1], Y.shape[1], n_clusters)
-        prior = self._fit_prior(X, Y)
+        prior = self._fit_prior(X, Y, starts)
         base = None if prior is None else X @ prior
         basis = self._initial_basis(X, Y, base, starts, n_basis)
         coef = np.zeros((n_clusters, n_basis), dtype=X.dtype)

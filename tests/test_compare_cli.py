@@ -71,8 +71,9 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     Y = np.random.RandomState(0).standard_normal((len(X), n_targets))
     spaces = search_spaces(8, n_targets, max_iter=2)
     assert ("zero-shot cosine" in spaces) == (n_targets == 8)
-    priors = spaces["smoothing basis"][1]["prior"]
-    assert priors == (["shared", "identity"] if n_targets == 8 else ["shared"])
+    ours, grid = spaces["smoothing basis"]
+    # The prior's strength is chosen inside fit, so the grid needs no identity prior.
+    assert ours.prior == "shared" and ours.prior_alpha == "auto" and "prior" not in grid
     for estimator, grid in spaces.values():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)

@@ -153,7 +153,7 @@ def test_seed_model_has_no_prior_and_identity_prior_is_used():
 def test_default_prior_is_the_shared_ridge_map():
     X2, Y2, groups2 = _small(n_targets=3)
     shared = SmoothingBasisRegressor().fit(X2, Y2, groups2)
-    expected = SharedProjectionRegressor(alpha=1.0).fit(X2, Y2).coef_
+    expected = SharedProjectionRegressor(alpha=shared.prior_alpha_).fit(X2, Y2).coef_
     np.testing.assert_allclose(shared.prior_, expected)
 
 

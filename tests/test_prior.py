@@ -1,0 +1,97 @@
+"""The shared prior map: its ridge strength chosen by exact leave-one-out retrieval."""
+
+import numpy as np
+import pytest
+
+from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegressor
+from sklearn_smoothbasis._prior import (
+    FALLBACK_PRIOR_ALPHA,
+    PRIOR_ALPHA_GRID,
+    ridge_loo_predictions,
+    select_prior_alpha,
+)
+from sklearn_smoothbasis.metrics import mean_reciprocal_rank
+
+
+def _unit(M):
+    return M / np.linalg.norm(M, axis=1, keepdims=True)
+
+
+def _paraphrased_answers(mapping, n_clusters=15, rows=3, d=8, random_state=0):
+    """Paraphrased questions whose answer is ``mapping`` of their cluster's centre.
+
+    ``mapping="same"``: the answers are the centres (zero-shot retrieval is right);
+    ``"rotated"``: a fixed random rotation of them (the identity is useless).
+    """
+    rng = np.random.RandomState(random_state)
+    centres = _unit(rng.standard_normal((n_clusters, d)))
+    rotation = np.eye(d)
+    if mapping == "rotated":
+        rotation = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    groups = np.repeat(np.arange(n_clusters), rows)
+    X = _unit(centres[groups] + 0.4 * rng.standard_normal((len(groups), d)))
+    return X, (centres @ rotation)[groups], groups, np.arange(0, len(groups) + 1, rows)
+
+
+@pytest.mark.parametrize("n_samples", [6, 30])  # fewer, more rows than features
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loo_predictions_equal_refits_without_the_row(n_samples, dtype):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((n_samples, 10)).astype(dtype)
+    Z = rng.standard_normal((n_samples, 4)).astype(dtype)
+    alphas, rows = [0.1, 1.0, 30.0], np.array([0, 3, n_samples - 1])
+    for alpha, predicted in zip(alphas, ridge_loo_predictions(X, Z, alphas, rows)):
+        for row, prediction in zip(rows, predicted):
+            rest = np.delete(np.arange(n_samples), row)
+            ridge = SharedProjectionRegressor(alpha=alpha).fit(
+                X[rest].astype(np.float64), Z[rest].astype(np.float64))
+            rtol = 1e-4 if dtype == np.float32 else 1e-8
+            expected = X[row] @ ridge.coef_
+            np.testing.assert_allclose(prediction, expected, rtol=rtol, atol=rtol)
+
+
+def test_selected_alpha_maximises_loo_mean_reciprocal_rank():
+    X, Y, groups, starts = _paraphrased_answers("rotated", random_state=1)
+    center = np.eye(X.shape[1])
+    alphas = PRIOR_ALPHA_GRID * np.mean(np.sum(X**2, axis=1))
+    scores = [
+        mean_reciprocal_rank(Y, X @ center + Z_loo, candidates=np.unique(Y, axis=0))
+        for Z_loo in ridge_loo_predictions(X, Y - X @ center, alphas, np.arange(len(X)))
+    ]
+    best = alphas[np.argmax(scores)]
+    assert select_prior_alpha(X, Y, starts, True) == pytest.approx(best)
+
+
+def test_alpha_follows_how_far_answers_are_from_questions():
+    for random_state in range(3):
+        # Answers equal the question centres: the prior should stay near the identity.
+        X, Y, _, starts = _paraphrased_answers("same", random_state=random_state)
+        assert select_prior_alpha(X, Y, starts, True) >= 30
+        # Answers rotated away: the identity retrieves nothing, the ridge map must move.
+        X, Y, _, starts = _paraphrased_answers("rotated", random_state=random_state)
+        assert select_prior_alpha(X, Y, starts, True) <= 1
+    # Candidates are in units of the mean squared row norm: X times c, alpha times c^2.
+    assert select_prior_alpha(3 * X, Y, starts, False) == pytest.approx(
+        9 * select_prior_alpha(X, Y, starts, False))
+
+
+def test_one_row_per_cluster_falls_back():
+    X, Y, _, _ = _paraphrased_answers("rotated", rows=1)
+    starts = np.arange(len(X) + 1)
+    assert select_prior_alpha(X, Y, starts, True) == FALLBACK_PRIOR_ALPHA
+    model = SmoothingBasisRegressor(n_basis=2, max_iter=5, tol=0)
+    model.fit(X, Y, groups=np.arange(len(X)))
+    assert model.prior_alpha_ == FALLBACK_PRIOR_ALPHA
+
+
+def test_estimator_stores_the_alpha_it_used():
+    X, Y, groups, starts = _paraphrased_answers("rotated")
+    fast = dict(n_basis=2, max_iter=5, tol=0)
+    auto = SmoothingBasisRegressor(**fast).fit(X, Y, groups=groups)
+    assert auto.prior_alpha_ == pytest.approx(select_prior_alpha(X, Y, starts, True))
+    correction = SharedProjectionRegressor(alpha=auto.prior_alpha_).fit(X, Y - X).coef_
+    np.testing.assert_allclose(auto.prior_, np.eye(8) + correction, atol=1e-10)
+    fixed = SmoothingBasisRegressor(prior_alpha=2.0, **fast).fit(X, Y, groups=groups)
+    assert fixed.prior_alpha_ == 2.0
+    identity = SmoothingBasisRegressor(prior="identity", **fast)
+    assert identity.fit(X, Y, groups=groups).prior_alpha_ is None
