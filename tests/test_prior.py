@@ -95,3 +95,15 @@ def test_estimator_stores_the_alpha_it_used():
     assert fixed.prior_alpha_ == 2.0
     identity = SmoothingBasisRegressor(prior="identity", **fast)
     assert identity.fit(X, Y, groups=groups).prior_alpha_ is None
+
+
+def test_many_distinct_targets_are_ranked_against_a_bounded_subset(monkeypatch):
+    """A distinct target per row (general regression): the cap on candidates keeps
+    every scored row's own target, so the choice is still made, and still right."""
+    X, Y, _, starts = _paraphrased_answers("rotated")
+    Y = Y + 0.01 * np.random.RandomState(0).standard_normal(Y.shape)
+    uncapped = select_prior_alpha(X, Y, starts, True)
+    monkeypatch.setattr("sklearn_smoothbasis._prior._MAX_SCORED_ROWS", 12)
+    monkeypatch.setattr("sklearn_smoothbasis._prior._MAX_CANDIDATES", 10)  # of 45
+    capped = select_prior_alpha(X, Y, starts, True)
+    assert uncapped <= 1 and capped <= 1
