@@ -37,7 +37,7 @@ clusters; with a distinct target per row (general regression) it is :math:`n`.
 
 import numpy as np
 
-from .metrics import mean_reciprocal_rank
+from .metrics import _ranks_of_targets, _target_indices
 
 # Candidates of prior_alpha="auto", in units of the mean squared norm of the rows of X.
 PRIOR_ALPHA_GRID = np.logspace(-1, 3, 9)
@@ -125,10 +125,10 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     if len(targets) > _MAX_CANDIDATES:
         others = targets[np.linspace(0, len(targets) - 1, _MAX_CANDIDATES).astype(int)]
         targets = np.unique(np.vstack([Y[scored], others]), axis=0)
-    scores = [
-        mean_reciprocal_rank(
-            Y[scored], (offset + Z_loo).astype(X.dtype), candidates=targets
-        )
-        for Z_loo in ridge_loo_predictions(X, Z, alphas, scored)
-    ]
-    return float(alphas[int(np.argmax(scores))])
+    own_target = _target_indices(Y[scored], targets)
+    mean_reciprocal_ranks = []
+    for Z_loo in ridge_loo_predictions(X, Z, alphas, scored):
+        predicted = (offset + Z_loo).astype(X.dtype)
+        ranks = _ranks_of_targets(predicted, targets, own_target)
+        mean_reciprocal_ranks.append(np.mean(1.0 / ranks))
+    return float(alphas[int(np.argmax(mean_reciprocal_ranks))])

@@ -107,6 +107,12 @@ def _true_ranks(Y_true, Y_pred, candidates=None):
         candidates = _check_embeddings(candidates, "candidates")
         _check_same_width(Y_true, candidates, "Y_true", "candidates")
         target = _target_indices(Y_true, candidates)
+    return _ranks_of_targets(Y_pred, candidates, target)
+
+
+def _ranks_of_targets(Y_pred, candidates, target):
+    """1-based rank of ``candidates[target[i]]`` among the candidates, by cosine
+    similarity to ``Y_pred[i]`` (inputs already validated)."""
     C, P = _unit_rows(candidates), _unit_rows(Y_pred)
     # bytes per row of a chunk: the similarity row plus its boolean mask
     row_bytes = C.shape[0] * (np.result_type(C, P).itemsize + 1)
