@@ -114,3 +114,70 @@ class ClusterLoss:
         isotropic = 2.0 * (1.0 - lam) + radial
         unit_pred = Y_pred / safe[:, None].astype(Y_pred.dtype, copy=False)
         return isotropic, radial, unit_pred
+
+
+class ContrastiveLoss:
+    r"""Mean softmax cross-entropy of each prediction's cosine to every candidate target.
+
+    For predictions :math:`\hat y_r`, unit candidate targets :math:`t_1 \dots t_u` and
+    the index :math:`g(r)` of each row's own target
+
+    .. math::
+
+        \ell(\hat Y) = \frac{1}{n} \sum_r \Big[\log \sum_{j=1}^{u}
+            e^{\cos(\hat y_r, t_j) / \tau} - \cos(\hat y_r, t_{g(r)}) / \tau\Big]
+
+    with :math:`\tau` = ``temperature``: small when each prediction is closer (by
+    cosine) to its own target than to every other one, which is what retrieval
+    scores. With :math:`s_{rj}` the softmax of row :math:`r` over the candidates and
+    :math:`u_r` its unit prediction, the gradient with respect to :math:`\hat y_r` is
+
+    .. math::
+
+        \frac{1}{n \tau \lVert \hat y_r\rVert} (I - u_r u_r^\top)
+        \Big(\sum_j s_{rj} t_j - t_{g(r)}\Big).
+
+    A zero prediction has cosine 0 with every target and gradient 0.
+
+    Parameters
+    ----------
+    temperature : float
+        :math:`\tau > 0`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> loss = ContrastiveLoss(temperature=1.0)
+    >>> targets = np.eye(2)
+    >>> value, grad = loss.value_and_gradient(np.array([[3.0, 0.0]]), targets, np.array([0]))
+    >>> round(float(value), 4)  # log(e + 1) - 1
+    0.3133
+    """
+
+    def __init__(self, temperature):
+        self.temperature = float(temperature)
+
+    def value_and_gradient(self, Y_pred, targets, target_index):
+        """Loss (float) and its gradient with respect to ``Y_pred``.
+
+        ``targets`` holds the candidates as unit rows; ``target_index[r]`` is the row
+        of ``targets`` that is row ``r``'s own.
+        """
+        n_rows = Y_pred.shape[0]
+        pred_norm = np.sqrt(np.einsum("ij,ij->i", Y_pred, Y_pred))
+        defined = pred_norm > _TINY_NORM
+        # 1 / norm where defined, 0 for a zero prediction (zero cosines, zero gradient).
+        inverse_norm = np.where(defined, 1.0, 0.0) / np.where(defined, pred_norm, 1.0)
+        unit_pred = Y_pred * inverse_norm[:, None].astype(Y_pred.dtype, copy=False)
+        logits = (unit_pred @ targets.T) / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        softmax = np.exp(logits)
+        partition = softmax.sum(axis=1)
+        softmax /= partition[:, None]
+        rows = np.arange(n_rows)
+        value = np.mean(np.log(partition) - logits[rows, target_index], dtype=np.float64)
+        softmax[rows, target_index] -= 1.0
+        grad_unit = (softmax @ targets) / (n_rows * self.temperature)
+        grad = grad_unit - unit_pred * np.einsum("ij,ij->i", grad_unit, unit_pred)[:, None]
+        grad *= inverse_norm[:, None].astype(grad.dtype, copy=False)
+        return float(value), grad

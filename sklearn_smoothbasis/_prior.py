@@ -36,7 +36,9 @@ clusters; with a distinct target per row (general regression) it is :math:`n`.
 """
 
 import numpy as np
+from scipy.optimize import minimize
 
+from ._loss import ContrastiveLoss
 from .metrics import _ranks_of_targets, _target_indices
 
 # Candidates of prior_alpha="auto", in units of the mean squared norm of the rows of X.
@@ -47,6 +49,13 @@ FALLBACK_PRIOR_ALPHA = 1.0
 # ranked against at most (their own plus evenly spaced others): bound time and memory.
 _MAX_SCORED_ROWS = 1000
 _MAX_CANDIDATES = 10_000
+# prior="contrastive": softmax temperature of the cosines, penalty toward the ridge map
+# (in units of the mean squared norm of the rows of X), L-BFGS iterations and tolerance
+# on the largest gradient entry (scipy's default).
+CONTRASTIVE_TEMPERATURE = 0.05
+CONTRASTIVE_PENALTY = 1e-3
+CONTRASTIVE_MAX_ITER = 500
+_CONTRASTIVE_GTOL = 1e-5
 
 
 def ridge_loo_predictions(X, Z, alphas, rows):
@@ -132,3 +141,77 @@ def select_prior_alpha(X, Y, starts, toward_identity):
         ranks = _ranks_of_targets(predicted, targets, own_target)
         mean_reciprocal_ranks.append(np.mean(1.0 / ranks))
     return float(alphas[int(np.argmax(mean_reciprocal_ranks))])
+
+
+def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
+                    penalty=CONTRASTIVE_PENALTY, max_iter=CONTRASTIVE_MAX_ITER):
+    r"""Refine a map so each row's prediction is nearer its own target than the others.
+
+    Minimises, from :math:`W = P` (``anchor``),
+
+    .. math::
+
+        \ell_\tau(X W) + \mu\, m \lVert W - P \rVert_F^2 ,
+
+    where :math:`\ell_\tau` is :class:`~sklearn_smoothbasis._loss.ContrastiveLoss`
+    over the distinct rows of ``Y``, :math:`\mu` = ``penalty`` and :math:`m` the mean
+    squared norm of the rows of ``X`` (so scaling ``X`` does not change the solution
+    up to the matching scale of :math:`W`), by L-BFGS.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Inputs.
+    Y : ndarray of shape (n_samples, n_targets)
+        Targets; rows sharing a target (one answer per cluster) share a class.
+    anchor : ndarray of shape (n_features, n_targets)
+        Starting point and centre of the penalty (the ridge prior).
+    temperature, penalty : float
+        :math:`\tau` and :math:`\mu`.
+    max_iter : int
+        L-BFGS iterations at most.
+
+    Returns
+    -------
+    W : ndarray of shape (n_features, n_targets)
+        The refined map, in the dtype of ``X``; ``anchor`` itself when ``Y`` has fewer
+        than two distinct non-zero rows (nothing to contrast).
+    n_iter : int
+        L-BFGS iterations run.
+    converged : bool
+        Whether the largest gradient entry fell below the tolerance.
+
+    Notes
+    -----
+    Each evaluation costs :math:`O(n d p + n u p)` for :math:`u` distinct targets:
+    meant for retrieval data (one target per cluster), not for a distinct target per
+    row of a large data set.
+    """
+    targets = _distinct_rows(Y)
+    norms = np.linalg.norm(targets, axis=1)
+    targets = targets[norms > 0]
+    if len(targets) < 2:
+        return anchor, 0, True
+    # A zero target has no direction: its rows are left out of the loss.
+    scored = np.einsum("ij,ij->i", Y, Y) > 0
+    X_scored = X[scored]
+    target_index = _target_indices(Y[scored], targets)
+    unit_targets = (targets / norms[norms > 0, None]).astype(X.dtype)
+    loss = ContrastiveLoss(temperature)
+    weight = penalty * float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
+    anchor64 = anchor.astype(np.float64)
+    shape = anchor.shape
+
+    def objective(flat):
+        difference = flat.reshape(shape) - anchor64
+        W = flat.reshape(shape).astype(X.dtype)
+        value, grad_pred = loss.value_and_gradient(X_scored @ W, unit_targets, target_index)
+        grad = (X_scored.T @ grad_pred).astype(np.float64) + 2.0 * weight * difference
+        return value + weight * float(np.vdot(difference, difference)), grad.ravel()
+
+    result = minimize(
+        objective, anchor64.ravel(), jac=True, method="L-BFGS-B",
+        options={"maxiter": max_iter, "gtol": _CONTRASTIVE_GTOL},
+    )
+    converged = bool(result.success)
+    return result.x.reshape(shape).astype(X.dtype), int(result.nit), converged

@@ -72,8 +72,10 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     spaces = search_spaces(8, n_targets, max_iter=2)
     assert ("zero-shot cosine" in spaces) == (n_targets == 8)
     ours, grid = spaces["smoothing basis"]
-    # The prior's strength is chosen inside fit, so the grid needs no identity prior.
-    assert ours.prior == "shared" and ours.prior_alpha == "auto" and "prior" not in grid
+    # Tuned data get the contrastive prior; untuned data (one row per cluster) keep
+    # the default shared one. Its strength is chosen inside fit.
+    assert ours.prior == "shared" and ours.prior_alpha == "auto"
+    assert grid["prior"] == ["contrastive"]
     for estimator, grid in spaces.values():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)

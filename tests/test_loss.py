@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from sklearn_smoothbasis._loss import ClusterLoss
+from sklearn_smoothbasis._loss import ClusterLoss, ContrastiveLoss
 from sklearn_smoothbasis._solvers import (
     BasisObjective,
     _ChunkCoefficientProblem,
@@ -107,3 +107,28 @@ def test_objective_matches_definition(cosine_weight, shrinkage, seed):
         rows_loss = loss.row_values(pred, Y[rows])
         expected.append((rows_loss.sum() + shrinkage * np.sum(correction**2)) / len(rows_loss))
     assert value == pytest.approx(np.mean(expected), rel=1e-12)
+
+
+@pytest.mark.parametrize("temperature", [0.05, 1.0])
+def test_contrastive_loss_gradient(temperature, seed):
+    rng = np.random.RandomState(seed)
+    Y_pred = rng.standard_normal((6, 4))
+    targets = rng.standard_normal((3, 4))
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    own = rng.randint(0, 3, size=6)
+    loss = ContrastiveLoss(temperature)
+    value, grad = loss.value_and_gradient(Y_pred, targets, own)
+    cosines = (Y_pred / np.linalg.norm(Y_pred, axis=1, keepdims=True)) @ targets.T / temperature
+    expected = np.mean(np.log(np.exp(cosines).sum(axis=1)) - cosines[np.arange(6), own])
+    assert value == pytest.approx(expected)
+    numerical = _numerical_gradient(
+        lambda P: loss.value_and_gradient(P, targets, own)[0], Y_pred
+    )
+    np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
+
+
+def test_contrastive_loss_of_a_zero_prediction_is_finite():
+    targets = np.eye(3)
+    value, grad = ContrastiveLoss(0.1).value_and_gradient(np.zeros((1, 3)), targets, np.array([1]))
+    assert value == pytest.approx(np.log(3))  # every cosine is 0: uniform softmax
+    np.testing.assert_array_equal(grad, 0.0)

@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 
 from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegressor
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_smoothbasis._smoothing_basis as smoothing_basis_module
+from sklearn_smoothbasis._loss import ContrastiveLoss
 from sklearn_smoothbasis._prior import (
+    CONTRASTIVE_TEMPERATURE,
     FALLBACK_PRIOR_ALPHA,
     PRIOR_ALPHA_GRID,
+    contrastive_map,
     ridge_loo_predictions,
     select_prior_alpha,
 )
@@ -107,3 +113,60 @@ def test_many_distinct_targets_are_ranked_against_a_bounded_subset(monkeypatch):
     monkeypatch.setattr("sklearn_smoothbasis._prior._MAX_CANDIDATES", 10)  # of 45
     capped = select_prior_alpha(X, Y, starts, True)
     assert uncapped <= 1 and capped <= 1
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_contrastive_map_lowers_its_loss_and_ranks_training_targets_higher(random_state):
+    # What it guarantees on any data; that it also helps held-out questions is a
+    # property of real embeddings, measured in benchmarks/retrieval.py.
+    X, Y, _, _ = _paraphrased_answers("rotated", random_state=random_state)
+    ridge = SharedProjectionRegressor(method="ridge", alpha=1.0).fit(X, Y).coef_
+    refined, n_iter, converged = contrastive_map(X, Y, ridge)
+    assert converged and n_iter > 0
+    targets = np.unique(Y, axis=0)
+    own = np.array([np.flatnonzero((targets == y).all(axis=1))[0] for y in Y])
+    loss = ContrastiveLoss(CONTRASTIVE_TEMPERATURE)
+    unit_targets = _unit(targets)
+    before = loss.value_and_gradient(X @ ridge, unit_targets, own)[0]
+    after = loss.value_and_gradient(X @ refined, unit_targets, own)[0]
+    assert after < 0.5 * before
+    assert mean_reciprocal_rank(Y, X @ refined) > mean_reciprocal_rank(Y, X @ ridge) + 0.05
+
+
+def test_contrastive_map_keeps_dtype_and_needs_two_targets():
+    X, Y, _, _ = _paraphrased_answers("rotated")
+    anchor = np.eye(X.shape[1], dtype=np.float32)
+    refined = contrastive_map(X.astype(np.float32), Y.astype(np.float32), anchor)[0]
+    assert refined.dtype == np.float32
+    one_target = np.repeat(Y[:1], len(Y), axis=0)
+    assert contrastive_map(X, one_target, anchor) == (anchor, 0, True)
+    # Rows with a zero target are left out; the other rows still define two classes.
+    Y_zero = Y.copy()
+    Y_zero[:3] = 0.0
+    assert np.all(np.isfinite(contrastive_map(X, Y_zero, anchor)[0]))
+
+
+def test_contrastive_map_reports_unfinished_optimisation():
+    X, Y, _, _ = _paraphrased_answers("rotated")
+    assert contrastive_map(X, Y, np.eye(X.shape[1]), max_iter=1)[2] is False
+
+
+def test_estimator_with_contrastive_prior():
+    X, Y, groups, _ = _paraphrased_answers("rotated")
+    shared = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
+    model = SmoothingBasisRegressor(prior="contrastive", max_iter=5)
+    model.fit(X, Y, groups=groups)
+    assert model.prior_alpha_ == shared.prior_alpha_
+    assert model.prior_n_iter_ > 0 and shared.prior_n_iter_ is None
+    expected = contrastive_map(X, Y, shared.prior_)[0]
+    np.testing.assert_allclose(model.prior_, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_estimator_warns_when_contrastive_prior_is_unfinished(monkeypatch):
+    X, Y, groups, _ = _paraphrased_answers("rotated")
+    monkeypatch.setattr(
+        smoothing_basis_module, "contrastive_map",
+        lambda X, Y, anchor: contrastive_map(X, Y, anchor, max_iter=1),
+    )
+    with pytest.warns(ConvergenceWarning, match="contrastive prior"):
+        SmoothingBasisRegressor(prior="contrastive", max_iter=5).fit(X, Y, groups=groups)
