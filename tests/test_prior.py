@@ -151,6 +151,7 @@ def test_contrastive_map_reports_unfinished_optimisation():
     assert contrastive_map(X, Y, np.eye(X.shape[1]), max_iter=1)[2] is False
 
 
+@pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
 def test_estimator_with_contrastive_prior():
     X, Y, groups, _ = _paraphrased_answers("rotated")
     shared = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
@@ -162,6 +163,7 @@ def test_estimator_with_contrastive_prior():
     np.testing.assert_allclose(model.prior_, expected, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
 def test_estimator_warns_when_contrastive_prior_is_unfinished(monkeypatch):
     X, Y, groups, _ = _paraphrased_answers("rotated")
     monkeypatch.setattr(
