@@ -37,6 +37,8 @@ clusters; with a distinct target per row (general regression) it is :math:`n`.
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.utils import gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
 
 from ._loss import ContrastiveLoss
 from .metrics import _ranks_of_targets, _target_indices
@@ -56,6 +58,9 @@ CONTRASTIVE_TEMPERATURE = 0.05
 CONTRASTIVE_PENALTY = 1e-3
 CONTRASTIVE_MAX_ITER = 500
 _CONTRASTIVE_GTOL = 1e-5
+# Rows in the contrastive loss at most (evenly spaced); their targets are ranked
+# against at most _MAX_CANDIDATES others, as in the choice of prior_alpha.
+_MAX_CONTRASTIVE_ROWS = 10_000
 
 
 def ridge_loo_predictions(X, Z, alphas, rows):
@@ -98,6 +103,23 @@ def _distinct_rows(Y):
     return np.unique(Y[~repeats], axis=0)
 
 
+def _evenly_spaced(indices, at_most):
+    """``indices`` itself, or ``at_most`` of them evenly spaced."""
+    if indices.size <= at_most:
+        return indices
+    return indices[np.linspace(0, indices.size - 1, at_most).astype(int)]
+
+
+def _bounded_candidates(Y, scored):
+    """Distinct rows of ``Y``: those of the ``scored`` rows plus at most
+    :data:`_MAX_CANDIDATES` others, evenly spaced (all of them when fewer)."""
+    targets = _distinct_rows(Y)
+    if len(targets) > _MAX_CANDIDATES:
+        others = targets[_evenly_spaced(np.arange(len(targets)), _MAX_CANDIDATES)]
+        targets = np.unique(np.vstack([Y[scored], others]), axis=0)
+    return targets
+
+
 def select_prior_alpha(X, Y, starts, toward_identity):
     """Ridge strength of the shared prior with the best leave-one-out retrieval.
 
@@ -125,15 +147,11 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     mean_sq = float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
     if scored.size == 0 or mean_sq == 0.0:
         return FALLBACK_PRIOR_ALPHA
-    if scored.size > _MAX_SCORED_ROWS:
-        scored = scored[np.linspace(0, scored.size - 1, _MAX_SCORED_ROWS).astype(int)]
+    scored = _evenly_spaced(scored, _MAX_SCORED_ROWS)
     alphas = PRIOR_ALPHA_GRID * mean_sq
     Z = Y - X if toward_identity else Y
     offset = X[scored] if toward_identity else 0
-    targets = _distinct_rows(Y)
-    if len(targets) > _MAX_CANDIDATES:
-        others = targets[np.linspace(0, len(targets) - 1, _MAX_CANDIDATES).astype(int)]
-        targets = np.unique(np.vstack([Y[scored], others]), axis=0)
+    targets = _bounded_candidates(Y, scored)
     own_target = _target_indices(Y[scored], targets)
     mean_reciprocal_ranks = []
     for Z_loo in ridge_loo_predictions(X, Z, alphas, scored):
@@ -154,9 +172,9 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
         \ell_\tau(X W) + \mu\, m \lVert W - P \rVert_F^2 ,
 
     where :math:`\ell_\tau` is :class:`~sklearn_smoothbasis._loss.ContrastiveLoss`
-    over the distinct rows of ``Y``, :math:`\mu` = ``penalty`` and :math:`m` the mean
-    squared norm of the rows of ``X`` (so scaling ``X`` does not change the solution
-    up to the matching scale of :math:`W`), by L-BFGS.
+    over the distinct non-zero rows of ``Y``, :math:`\mu` = ``penalty`` and :math:`m`
+    the mean squared norm of the rows of ``X`` (so scaling ``X`` by :math:`c` scales
+    the solution by :math:`1/c` when the anchor scales so too), by L-BFGS.
 
     Parameters
     ----------
@@ -183,35 +201,47 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
 
     Notes
     -----
-    Each evaluation costs :math:`O(n d p + n u p)` for :math:`u` distinct targets:
-    meant for retrieval data (one target per cluster), not for a distinct target per
-    row of a large data set.
+    Rows with a zero target (no direction) are left out. Time and memory are
+    bounded: at most 10,000 rows enter the loss (evenly spaced), each ranked
+    against at most 10,000 distinct targets besides those rows' own (evenly
+    spaced); the similarities are computed in chunks of rows that fit in
+    ``sklearn.get_config()["working_memory"]``. One evaluation then costs
+    :math:`O(n d p + m u p)` for the :math:`m \le 10^4` rows and
+    :math:`u \le 2 \cdot 10^4` candidates.
     """
-    targets = _distinct_rows(Y)
-    norms = np.linalg.norm(targets, axis=1)
-    targets = targets[norms > 0]
+    directed = np.flatnonzero(np.einsum("ij,ij->i", Y, Y) > 0)
+    positions = _evenly_spaced(np.arange(directed.size), _MAX_CONTRASTIVE_ROWS)
+    rows = directed[positions]
+    targets = _bounded_candidates(Y[directed], positions)
     if len(targets) < 2:
         return anchor, 0, True
-    # A zero target has no direction: its rows are left out of the loss.
-    scored = np.einsum("ij,ij->i", Y, Y) > 0
-    X_scored = X[scored]
-    target_index = _target_indices(Y[scored], targets)
-    unit_targets = (targets / norms[norms > 0, None]).astype(X.dtype)
+    X_rows = X[rows]
+    target_index = _target_indices(Y[rows], targets)
+    unit_targets = (targets / np.linalg.norm(targets, axis=1, keepdims=True)).astype(X.dtype)
     loss = ContrastiveLoss(temperature)
     weight = penalty * float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
     anchor64 = anchor.astype(np.float64)
     shape = anchor.shape
+    # Per row: its similarities and softmax (2 u) and its prediction and gradient (2 p).
+    row_bytes = X.itemsize * (2 * len(targets) + 2 * shape[1])
+    chunks = list(gen_batches(len(rows), get_chunk_n_rows(row_bytes, max_n_rows=len(rows))))
 
     def objective(flat):
-        difference = flat.reshape(shape) - anchor64
         W = flat.reshape(shape).astype(X.dtype)
-        value, grad_pred = loss.value_and_gradient(X_scored @ W, unit_targets, target_index)
-        grad = (X_scored.T @ grad_pred).astype(np.float64) + 2.0 * weight * difference
-        return value + weight * float(np.vdot(difference, difference)), grad.ravel()
+        value, grad = 0.0, np.zeros(shape)
+        for chunk in chunks:
+            share = (chunk.stop - chunk.start) / len(rows)  # the loss is a mean over rows
+            chunk_value, grad_pred = loss.value_and_gradient(
+                X_rows[chunk] @ W, unit_targets, target_index[chunk])
+            value += share * chunk_value
+            grad += share * (X_rows[chunk].T @ grad_pred)
+        difference = flat.reshape(shape) - anchor64
+        value += weight * float(np.vdot(difference, difference))
+        grad += 2.0 * weight * difference
+        return value, grad.ravel()
 
     result = minimize(
         objective, anchor64.ravel(), jac=True, method="L-BFGS-B",
         options={"maxiter": max_iter, "gtol": _CONTRASTIVE_GTOL},
     )
-    converged = bool(result.success)
-    return result.x.reshape(shape).astype(X.dtype), int(result.nit), converged
+    return result.x.reshape(shape).astype(X.dtype), int(result.nit), bool(result.success)

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import sklearn
 
 from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegressor
 from sklearn.exceptions import ConvergenceWarning
 
+import sklearn_smoothbasis._prior as prior_module
 import sklearn_smoothbasis._smoothing_basis as smoothing_basis_module
 from sklearn_smoothbasis._loss import ContrastiveLoss
 from sklearn_smoothbasis._prior import (
@@ -172,3 +174,38 @@ def test_estimator_warns_when_contrastive_prior_is_unfinished(monkeypatch):
     )
     with pytest.warns(ConvergenceWarning, match="contrastive prior"):
         SmoothingBasisRegressor(prior="contrastive", max_iter=5).fit(X, Y, groups=groups)
+
+
+def test_contrastive_map_does_not_depend_on_working_memory():
+    X, Y, _, _ = _paraphrased_answers("rotated")
+    anchor = np.eye(X.shape[1])
+    expected = contrastive_map(X, Y, anchor)[0]
+    # 1 KiB of working memory: every chunk holds one or two rows.
+    with sklearn.config_context(working_memory=2**-10):
+        chunked = contrastive_map(X, Y, anchor)[0]
+    # Equal up to where L-BFGS stops (the sums are taken in another order).
+    np.testing.assert_allclose(chunked, expected, rtol=0, atol=1e-4)
+
+
+def test_bounded_candidates_keep_the_scored_rows_targets(monkeypatch):
+    monkeypatch.setattr(prior_module, "_MAX_CANDIDATES", 4)
+    X, Y, _, _ = _paraphrased_answers("rotated", n_clusters=15)
+    scored = np.array([0, 10, 44])
+    candidates = prior_module._bounded_candidates(Y, scored)
+    assert len(candidates) <= 4 + len(scored)
+    assert prior_module._target_indices(Y[scored], candidates).min() >= 0  # all present
+    assert len(prior_module._bounded_candidates(Y[:9], scored[:1])) == 3  # under the cap
+
+
+def test_contrastive_map_with_bounded_rows_and_candidates(monkeypatch):
+    X, Y, _, _ = _paraphrased_answers("rotated", n_clusters=15, rows=4)
+    ridge = SharedProjectionRegressor(method="ridge", alpha=1.0).fit(X, Y).coef_
+    unbounded = contrastive_map(X, Y, ridge)[0]
+    monkeypatch.setattr(prior_module, "_MAX_CONTRASTIVE_ROWS", 30)
+    monkeypatch.setattr(prior_module, "_MAX_CANDIDATES", 5)
+    bounded, _, converged = contrastive_map(X, Y, ridge)
+    assert converged and not np.allclose(bounded, unbounded)
+    used = prior_module._evenly_spaced(np.arange(len(X)), 30)
+    X_used, Y_used = X[used], Y[used]
+    assert mean_reciprocal_rank(Y_used, X_used @ bounded) > mean_reciprocal_rank(
+        Y_used, X_used @ ridge)
