@@ -1,7 +1,9 @@
-"""The per-row data loss (MSE + cosine) and its derivatives, in one place.
+"""The losses and their derivatives, in one place.
 
-Every solver, the initialisations and the tests use :class:`ClusterLoss`; nothing else
-in the package writes the loss or its gradient again.
+:class:`ClusterLoss`, the per-row data loss (MSE + cosine) of the model: every solver,
+the initialisations and the tests use it. :class:`ContrastiveLoss`, the retrieval loss
+of the contrastive prior (:func:`~sklearn_smoothbasis._prior.contrastive_map`). Nothing
+else in the package writes a loss or its gradient again.
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-r"""The shared prior map and the leave-one-out choice of its ridge strength.
+r"""The shared prior map: its ridge strength by leave-one-out, its contrastive refinement.
 
 The prior of :class:`~sklearn_smoothbasis.SmoothingBasisRegressor` is one ridge map
 fitted on all rows, shrunk toward a centre :math:`M` (the identity when questions and
@@ -33,6 +33,14 @@ Cost: :math:`O(n d^2 + d^3)` for the eigendecomposition, then per candidate
 targets, ranked against at most 11,000 of them (the scored rows' own and 10,000
 others, evenly spaced). With one answer per cluster :math:`u` is the number of
 clusters; with a distinct target per row (general regression) it is :math:`n`.
+
+The default ``prior="contrastive"`` then refines the ridge map for retrieval
+(:func:`contrastive_map`): the squared error rewards a prediction near its answer,
+retrieval rewards it for being nearer its answer than every other one, which a softmax
+cross-entropy over the cosines to all distinct answers
+(:class:`~sklearn_smoothbasis._loss.ContrastiveLoss`) measures; a penalty keeps the
+map near the ridge map. It learns from rows that share an answer, and is skipped when
+none do.
 """
 
 import numpy as np
@@ -108,6 +116,11 @@ def _evenly_spaced(indices, at_most):
     if indices.size <= at_most:
         return indices
     return indices[np.linspace(0, indices.size - 1, at_most).astype(int)]
+
+
+def _some_target_repeats(Y):
+    """Whether two rows of ``Y`` are equal (a cluster with two rows and one answer)."""
+    return len(_distinct_rows(Y)) < len(Y)
 
 
 def _bounded_candidates(Y, scored):
@@ -192,7 +205,10 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
     Returns
     -------
     W : ndarray of shape (n_features, n_targets)
-        The refined map, in the dtype of ``X``; ``anchor`` itself when ``Y`` has fewer
+        The refined map, in the dtype of ``X``. ``anchor`` itself when no two rows
+        share a target (one row per cluster, or a distinct target per row: nothing
+        shows which differences between questions leave the answer unchanged, and
+        the loss would only memorise the training pairs), or when ``Y`` has fewer
         than two distinct non-zero rows (nothing to contrast).
     n_iter : int
         L-BFGS iterations run.
@@ -210,6 +226,8 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
     :math:`u \le 2 \cdot 10^4` candidates.
     """
     directed = np.flatnonzero(np.einsum("ij,ij->i", Y, Y) > 0)
+    if not _some_target_repeats(Y[directed]):
+        return anchor, 0, True
     positions = _evenly_spaced(np.arange(directed.size), _MAX_CONTRASTIVE_ROWS)
     rows = directed[positions]
     targets = _bounded_candidates(Y[directed], positions)

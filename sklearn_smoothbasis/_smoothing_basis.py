@@ -56,8 +56,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``shrinkage``. The
     penalty pulls every map toward the prior where a cluster has little data, which is
     what lets a few questions per cluster help without destroying what one map of all
-    the data (the default ``prior="shared"``, itself shrunk toward the zero-shot
-    identity) already does well. It alternates exact per-cluster coefficient
+    the data (the default ``prior="contrastive"``: a ridge map shrunk toward the
+    zero-shot identity, refined for retrieval) already does well. It alternates exact per-cluster coefficient
     solves (least squares, refined by Gauss-Newton steps on the cosine term) with
     steps on the basis; the objective never increases.
 
@@ -94,15 +94,17 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
-    prior : {"shared", "contrastive", "identity"}, array-like or None, default="shared"
+    prior : {"contrastive", "shared", "identity"}, array-like or None, \
+            default="contrastive"
         The map :math:`P`. ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
         refined so each row's prediction is nearer (by cosine) its own target than
         every other distinct target, by softmax cross-entropy at temperature 0.05
-        with a penalty toward the ridge map (see the user guide); it helps retrieval
-        where clusters have several rows, and memorises when each has one.
-        ``"identity"``: needs
+        with a penalty toward the ridge map (see the user guide). It learns from
+        rows that share a target (paraphrases of one question); when no two rows
+        do (one row per cluster, or a distinct target per row) it would only
+        memorise them, and the ridge map is kept. ``"identity"``: needs
         ``n_features == n_targets`` (question and answer embeddings in one space).
         ``None``: :math:`P = 0`, the proposal's plain model. An array of shape
         ``(n_features, n_targets)`` is used as given.
@@ -115,7 +117,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         whose cluster has other rows is predicted by the prior fitted without it,
         and the mean reciprocal rank of its own target among all targets is
         maximised. With one row per cluster it is 1.0.
-    shrinkage : float, default=0.3
+    shrinkage : float, default=1.0
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
@@ -169,7 +171,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Ridge strength of the ``"shared"`` or ``"contrastive"`` prior
         (``prior_alpha`` resolved); None for the other priors.
     prior_n_iter_ : int or None
-        L-BFGS iterations of the ``"contrastive"`` prior; None for the other priors.
+        L-BFGS iterations of the ``"contrastive"`` prior (0 when no two rows share a
+        target and the ridge map is kept); None for the other priors.
     n_basis_ : int
         Number of basis matrices used.
     n_iter_ : int
@@ -241,9 +244,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         max_iter=100,
         tol=1e-5,
         reorth_interval=10,
-        prior="shared",
+        prior="contrastive",
         prior_alpha="auto",
-        shrinkage=0.3,
+        shrinkage=1.0,
         routing="soft",
         temperature=0.03,
         routing_shrinkage="auto",

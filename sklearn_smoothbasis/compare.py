@@ -112,15 +112,13 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
     cost: with a few hundred training questions the cross-validated scores of the
     candidates differ by less than their noise (``benchmarks/model_selection.py``).
 
-    The grid fixes ``prior="contrastive"``: it is used whenever the data can be
-    tuned at all (some cluster has two training rows; otherwise every method keeps
-    its defaults, and the default ``prior="shared"`` is what one row per cluster
-    needs). Cross-validation does not choose between the two priors: its folds hold
-    one question per cluster fewer than the final fit, and the contrastive prior,
-    which learns from the paraphrases within a cluster, is the one that gains most
-    from that question (on one faq_demo split: cross-validated Recall@1 0.82-0.84
-    against 0.83-0.88 for the shared prior's candidates, held out 0.89-0.90 against
-    0.85-0.88; ``benchmarks/model_selection.py`` measures the choice).
+    The prior stays the default ``prior="contrastive"`` (the shared ridge map where
+    no two training rows share an answer). Cross-validation is not asked to choose
+    between it and ``prior="shared"``: its folds hold one question per cluster fewer
+    than the final fit, which costs the contrastive prior, which learns from the
+    paraphrases within a cluster, more than the shared one, so it prefers the shared
+    prior where the held-out questions prefer the contrastive one
+    (``benchmarks/model_selection.py``).
     """
     temperatures = [0.01, 0.02, 0.05, 0.1]
     routing_shrinkages = [1.0, "auto"]
@@ -144,7 +142,6 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
         SmoothingBasisRegressor(n_basis=n_basis, max_iter=max_iter, random_state=random_state,
                                 cosine_weight=0.5 if cosine_weight is None else cosine_weight),
         {
-            "prior": ["contrastive"],
             "shrinkage": [0.1, 0.3, 1.0, 3.0],
             "temperature": [0.03, 0.1],
             **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),

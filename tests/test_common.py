@@ -13,7 +13,7 @@ from sklearn_smoothbasis import (
 # Fast constructor settings for the checks, one place for all estimators.
 FAST_ESTIMATORS = [
     SmoothingBasisRegressor(max_iter=20, random_state=0),
-    SmoothingBasisRegressor(prior="contrastive", max_iter=20, random_state=0),
+    SmoothingBasisRegressor(prior="shared", max_iter=20, random_state=0),
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),

@@ -72,10 +72,9 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     spaces = search_spaces(8, n_targets, max_iter=2)
     assert ("zero-shot cosine" in spaces) == (n_targets == 8)
     ours, grid = spaces["smoothing basis"]
-    # Tuned data get the contrastive prior; untuned data (one row per cluster) keep
-    # the default shared one. Its strength is chosen inside fit.
-    assert ours.prior == "shared" and ours.prior_alpha == "auto"
-    assert grid["prior"] == ["contrastive"]
+    # The default prior; its strength is chosen inside fit.
+    assert ours.prior == "contrastive" and ours.prior_alpha == "auto"
+    assert "prior" not in grid and "prior_alpha" not in grid
     for estimator, grid in spaces.values():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)

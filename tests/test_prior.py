@@ -90,18 +90,19 @@ def test_one_row_per_cluster_falls_back():
     model = SmoothingBasisRegressor(n_basis=2, max_iter=5, tol=0)
     model.fit(X, Y, groups=np.arange(len(X)))
     assert model.prior_alpha_ == FALLBACK_PRIOR_ALPHA
+    assert model.prior_n_iter_ == 0  # the default contrastive prior keeps the ridge map
 
 
 def test_estimator_stores_the_alpha_it_used():
     X, Y, groups, starts = _paraphrased_answers("rotated")
-    fast = dict(n_basis=2, max_iter=5, tol=0)
+    fast = dict(n_basis=2, max_iter=5, tol=0, prior="shared")
     auto = SmoothingBasisRegressor(**fast).fit(X, Y, groups=groups)
     assert auto.prior_alpha_ == pytest.approx(select_prior_alpha(X, Y, starts, True))
     correction = SharedProjectionRegressor(alpha=auto.prior_alpha_).fit(X, Y - X).coef_
     np.testing.assert_allclose(auto.prior_, np.eye(8) + correction, atol=1e-10)
     fixed = SmoothingBasisRegressor(prior_alpha=2.0, **fast).fit(X, Y, groups=groups)
     assert fixed.prior_alpha_ == 2.0
-    identity = SmoothingBasisRegressor(prior="identity", **fast)
+    identity = SmoothingBasisRegressor(**{**fast, "prior": "identity"})
     assert identity.fit(X, Y, groups=groups).prior_alpha_ is None
 
 
@@ -142,6 +143,9 @@ def test_contrastive_map_keeps_dtype_and_needs_two_targets():
     assert refined.dtype == np.float32
     one_target = np.repeat(Y[:1], len(Y), axis=0)
     assert contrastive_map(X, one_target, anchor) == (anchor, 0, True)
+    # One row per cluster (no target repeats): nothing but memorisation to learn.
+    singletons = np.unique(Y, axis=0, return_index=True)[1]
+    assert contrastive_map(X[singletons], Y[singletons], anchor) == (anchor, 0, True)
     # Rows with a zero target are left out; the other rows still define two classes.
     Y_zero = Y.copy()
     Y_zero[:3] = 0.0
@@ -154,11 +158,10 @@ def test_contrastive_map_reports_unfinished_optimisation():
 
 
 @pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
-def test_estimator_with_contrastive_prior():
+def test_estimator_default_contrastive_prior():
     X, Y, groups, _ = _paraphrased_answers("rotated")
-    shared = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
-    model = SmoothingBasisRegressor(prior="contrastive", max_iter=5)
-    model.fit(X, Y, groups=groups)
+    shared = SmoothingBasisRegressor(prior="shared", max_iter=5).fit(X, Y, groups=groups)
+    model = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
     assert model.prior_alpha_ == shared.prior_alpha_
     assert model.prior_n_iter_ > 0 and shared.prior_n_iter_ is None
     expected = contrastive_map(X, Y, shared.prior_)[0]

@@ -150,9 +150,9 @@ def test_seed_model_has_no_prior_and_identity_prior_is_used():
     np.testing.assert_array_equal(identity.prior_, np.eye(6))
 
 
-def test_default_prior_is_the_shared_ridge_map():
+def test_shared_prior_is_the_ridge_map():
     X2, Y2, groups2 = _small(n_targets=3)
-    shared = SmoothingBasisRegressor().fit(X2, Y2, groups2)
+    shared = SmoothingBasisRegressor(prior="shared").fit(X2, Y2, groups2)
     expected = SharedProjectionRegressor(alpha=shared.prior_alpha_).fit(X2, Y2).coef_
     np.testing.assert_allclose(shared.prior_, expected)
 
