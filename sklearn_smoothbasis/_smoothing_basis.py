@@ -94,8 +94,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
-    prior : {"contrastive", "shared", "identity"}, array-like or None, \
-            default="contrastive"
+    prior : {"contrastive", "shared", "identity"}, array-like or None, default="contrastive"
         The map :math:`P`. ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
