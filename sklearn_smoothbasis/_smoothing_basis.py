@@ -57,9 +57,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     penalty pulls every map toward the prior where a cluster has little data, which is
     what lets a few questions per cluster help without destroying what one map of all
     the data (the default ``prior="contrastive"``: a ridge map shrunk toward the
-    zero-shot identity, refined for retrieval) already does well. It alternates exact per-cluster coefficient
-    solves (least squares, refined by Gauss-Newton steps on the cosine term) with
-    steps on the basis; the objective never increases.
+    zero-shot identity, refined for retrieval) already does well. It alternates exact
+    per-cluster coefficient solves (least squares, refined by Gauss-Newton steps on the
+    cosine term) with steps on the basis; the objective never increases.
 
     Parameters
     ----------
@@ -108,9 +108,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``None``: :math:`P = 0`, the proposal's plain model. An array of shape
         ``(n_features, n_targets)`` is used as given.
     prior_alpha : float or "auto", default="auto"
-        Ridge strength of ``prior="shared"`` and ``"contrastive"``, in :class:`~sklearn.linear_model.Ridge`'s
-        convention; unused by the other priors. Large values give the identity
-        back (square maps). ``"auto"`` picks it from ``[0.1, 0.3, ..., 1000]`` times
+        Ridge strength of ``prior="shared"`` and ``"contrastive"``, in
+        :class:`~sklearn.linear_model.Ridge`'s convention; unused by the other
+        priors. Large values give the identity back (square maps). ``"auto"`` picks it from ``[0.1, 0.3, ..., 1000]`` times
         the mean squared norm of the rows of ``X`` by exact leave-one-out retrieval,
         as :class:`~sklearn.linear_model.RidgeCV` does by squared error: each row
         whose cluster has other rows is predicted by the prior fitted without it,
