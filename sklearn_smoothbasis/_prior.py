@@ -118,15 +118,11 @@ def _evenly_spaced(indices, at_most):
     return indices[np.linspace(0, indices.size - 1, at_most).astype(int)]
 
 
-def _some_target_repeats(Y):
-    """Whether two rows of ``Y`` are equal (a cluster with two rows and one answer)."""
-    return len(_distinct_rows(Y)) < len(Y)
-
-
-def _bounded_candidates(Y, scored):
+def _bounded_candidates(Y, scored, distinct=None):
     """Distinct rows of ``Y``: those of the ``scored`` rows plus at most
-    :data:`_MAX_CANDIDATES` others, evenly spaced (all of them when fewer)."""
-    targets = _distinct_rows(Y)
+    :data:`_MAX_CANDIDATES` others, evenly spaced (all of them when fewer).
+    ``distinct``: ``_distinct_rows(Y)`` when the caller has it already."""
+    targets = _distinct_rows(Y) if distinct is None else distinct
     if len(targets) > _MAX_CANDIDATES:
         others = targets[_evenly_spaced(np.arange(len(targets)), _MAX_CANDIDATES)]
         targets = np.unique(np.vstack([Y[scored], others]), axis=0)
@@ -226,11 +222,12 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
     :math:`u \le 2 \cdot 10^4` candidates.
     """
     directed = np.flatnonzero(np.einsum("ij,ij->i", Y, Y) > 0)
-    if not _some_target_repeats(Y[directed]):
+    distinct = _distinct_rows(Y[directed])
+    if len(distinct) == directed.size:  # no two rows share a target
         return anchor, 0, True
     positions = _evenly_spaced(np.arange(directed.size), _MAX_CONTRASTIVE_ROWS)
     rows = directed[positions]
-    targets = _bounded_candidates(Y[directed], positions)
+    targets = _bounded_candidates(Y[directed], positions, distinct)
     if len(targets) < 2:
         return anchor, 0, True
     X_rows = X[rows]
