@@ -1,0 +1,126 @@
+"""One training question per cluster: what the training data cannot tell the model.
+
+unifyweaver_smoothing has one question per cluster, and there the smoothing basis
+trails the shared ridge map. This script puts that set beside the same regime built
+from the other data sets (one training question per cluster, the rest held out: 5
+random splits of the bundled demo and of unifyweaver_qa, 3 of clinc150 with 2000
+held-out questions; unifyweaver_smoothing: its 18 questions and its 54 queries) and
+reports routed Recall@1 on the held-out questions of:
+
+- nearest training question: ``MultiHeadRegressor(routing="hard")`` with plain cosine
+  routing, which answers with the cluster of the most similar training question;
+- zero-shot cosine: the answer most similar to the question itself;
+- the best candidate of every baseline grid (``compare.search_spaces``), fixed
+  parameters, chosen on the held-out questions (an upper bound for the baselines);
+- ``SmoothingBasisRegressor()`` at its defaults: with no two rows sharing an answer the
+  contrastive step is skipped and the prior is the ridge map toward the identity;
+- the same with the prior set to the ridge map toward zero (``alpha=1``), which can
+  only predict mixtures of the training answers;
+- the same with every answer added to its cluster as one more training question,
+  which gives each cluster two rows sharing an answer, so the contrastive step runs.
+
+Writes the table to ``docs/retrieval.md``.
+
+    python benchmarks/one_question.py [--data-root ../shared/data]
+"""
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ParameterGrid
+
+from sklearn_smoothbasis import (
+    MultiHeadRegressor,
+    SharedProjectionRegressor,
+    SmoothingBasisRegressor,
+)
+from sklearn_smoothbasis.__main__ import _train_test
+from sklearn_smoothbasis.compare import search_spaces
+from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
+from sklearn_smoothbasis.metrics import recall_at_k
+
+from _report import REPO, SHARED_DATA, machine, write_section
+
+SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 3, "unifyweaver_smoothing": 1}
+COLUMNS = ["nearest training question", "zero-shot cosine", "best baseline candidate",
+           "smoothing basis, defaults", "prior: ridge map toward zero",
+           "answers added as questions"]
+
+
+def with_answers_as_questions(X, Y, groups):
+    """Training rows plus one row per cluster whose question is the cluster's answer."""
+    clusters, first = np.unique(groups, return_index=True)
+    return (np.vstack([X, Y[first]]), np.vstack([Y, Y[first]]),
+            np.concatenate([groups, clusters]))
+
+
+def recalls(X_train, g_train, X_test, g_test, answers, baselines):
+    """Recall@1 of every column of the table on one split."""
+    Y_train = answers[g_train]
+
+    def recall(model, X=X_train, Y=Y_train, groups=g_train):
+        model = clone(model).fit(X, Y, groups=groups)
+        return recall_at_k(answers[g_test], model.predict(X_test), candidates=answers)
+
+    toward_zero = SharedProjectionRegressor(alpha=1.0).fit(X_train, Y_train).coef_
+    return {
+        "nearest training question": recall(
+            MultiHeadRegressor(routing="hard", routing_shrinkage=1.0)),
+        "zero-shot cosine": recall(SharedProjectionRegressor(method="identity")),
+        "baselines": [recall(model) for model in baselines],
+        "smoothing basis, defaults": recall(SmoothingBasisRegressor(random_state=0)),
+        "prior: ridge map toward zero": recall(
+            SmoothingBasisRegressor(prior=toward_zero, random_state=0)),
+        "answers added as questions": recall(
+            SmoothingBasisRegressor(random_state=0),
+            *with_answers_as_questions(X_train, Y_train, g_train)),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", type=Path, default=SHARED_DATA)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    names = [n for n in SPLITS if n == "faq_demo" or (args.data_root / n).exists()]
+    rows = []
+    for name in names:
+        data = load_faq_demo() if name == "faq_demo" else load_embedded_clusters(
+            args.data_root / name)
+        max_test = 2000 if name == "clinc150" else None
+        spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
+        baselines = [clone(est).set_params(**params)
+                     for method, (est, grid) in spaces.items() if method != "smoothing basis"
+                     for params in (ParameterGrid(grid) if grid else [{}])]
+        per_split = [recalls(*_train_test(data, 1, max_test, seed), data.answers, baselines)
+                     for seed in range(SPLITS[name])]
+        means = {column: np.mean([s[column] for s in per_split])
+                 for column in COLUMNS if column != "best baseline candidate"}
+        means["best baseline candidate"] = np.max(np.mean([s["baselines"] for s in per_split],
+                                                          axis=0))
+        rows.append("| " + " | ".join([name, str(SPLITS[name])]
+                                      + [f"{means[c]:.3f}" for c in COLUMNS]) + " |")
+        print(rows[-1], flush=True)
+    header = "| data set | splits | " + " | ".join(COLUMNS) + " |"
+    text = (
+        "## One training question per cluster\n\n"
+        "Mean routed Recall@1 on the held-out questions with one training question per "
+        "cluster (random splits of faq_demo, unifyweaver_qa and clinc150, 2000 held-out "
+        "questions for clinc150; unifyweaver_smoothing: its own 18 questions and 54 "
+        "queries). Best baseline candidate: the best fixed setting of any baseline grid, "
+        "chosen on the held-out questions. The last two columns change the smoothing "
+        "basis's prior (the ridge map toward zero, `alpha=1`) or its data (each answer "
+        "added to its cluster as a question). Produced by "
+        f"`python benchmarks/one_question.py` on {machine()}.\n\n"
+        f"{header}\n|{'---|' * (len(COLUMNS) + 2)}\n" + "\n".join(rows) + "\n"
+    )
+    print(text)
+    write_section(REPO / "docs" / "retrieval.md", "one-question", text)
+
+
+if __name__ == "__main__":
+    main()
