@@ -33,8 +33,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis.__main__ import _train_test
-from sklearn_smoothbasis.compare import search_spaces, tune
+from sklearn_smoothbasis.compare import search_spaces, split_dataset, tune
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -59,7 +58,8 @@ def held_out_recall(model, X_test, g_test, answers):
 
 
 def one_split(data, seed, max_test):
-    X_train, g_train, X_test, g_test = _train_test(data, 3, max_test, seed)
+    X_train, g_train, X_test, g_test = split_dataset(data, n_train=3, max_test=max_test,
+                                                     random_state=seed)
     answers, Y_train = data.answers, data.answers[g_train]
     spaces = search_spaces(X_train.shape[1], answers.shape[1], cosine_weight=0.5,
                            random_state=seed)

@@ -43,9 +43,8 @@ from sklearn_smoothbasis import (
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
 )
-from sklearn_smoothbasis.__main__ import _train_test
 from sklearn_smoothbasis._baselines import shared_map
-from sklearn_smoothbasis.compare import search_spaces
+from sklearn_smoothbasis.compare import search_spaces, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -123,14 +122,16 @@ def main():
         baselines = [clone(est).set_params(**params)
                      for method, (est, grid) in spaces.items() if method != "smoothing basis"
                      for params in (ParameterGrid(grid) if grid else [{}])]
-        per_split = [recalls(*_train_test(data, 1, max_test, seed), data.answers, baselines)
-                     for seed in range(SPLITS[name])]
+        per_split = [
+            recalls(*split_dataset(data, n_train=1, max_test=max_test, random_state=seed),
+                    data.answers, baselines)
+            for seed in range(SPLITS[name])]
         means = {column: np.mean([s[column] for s in per_split])
                  for column in COLUMNS if column != "best baseline candidate"}
         means["best baseline candidate"] = np.max(np.mean([s["baselines"] for s in per_split],
                                                           axis=0))
         if name == "unifyweaver_smoothing":
-            split = _train_test(data, 1, max_test, 0)
+            split = split_dataset(data, n_train=1, max_test=max_test, random_state=0)
             settings = ceiling(*split, data.answers)
             n_test = len(split[3])
             bar = means["best baseline candidate"] + 0.02

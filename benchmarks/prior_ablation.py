@@ -28,7 +28,6 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis.__main__ import _train_test
 from sklearn_smoothbasis._baselines import shared_map
 from sklearn_smoothbasis._prior import (
     CONTRASTIVE_PENALTY,
@@ -36,6 +35,7 @@ from sklearn_smoothbasis._prior import (
     contrastive_map,
     select_prior_alpha,
 )
+from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -73,7 +73,8 @@ def main():
         answers = data.answers
         max_test = 2000 if name == "clinc150" else None
         for seed in range(SPLITS[name]):
-            X_train, g_train, X_test, g_test = _train_test(data, 3, max_test, seed)
+            X_train, g_train, X_test, g_test = split_dataset(
+                data, n_train=3, max_test=max_test, random_state=seed)
             Y_train = answers[g_train]
             for setting in settings:
                 prior = contrastive_prior(X_train, Y_train, g_train, *setting)

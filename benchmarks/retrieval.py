@@ -22,8 +22,12 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 
-from sklearn_smoothbasis.__main__ import _train_test
-from sklearn_smoothbasis.compare import compare_retrieval, format_table, search_spaces
+from sklearn_smoothbasis.compare import (
+    compare_retrieval,
+    format_table,
+    search_spaces,
+    split_dataset,
+)
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 
 from _report import REPO, SHARED_DATA, machine, write_section
@@ -39,7 +43,8 @@ def available_datasets(data_root):
 
 def run(name, data_root, seed=0):
     data = load_faq_demo() if name == "faq_demo" else load_embedded_clusters(data_root / name)
-    X_train, g_train, X_test, g_test = _train_test(data, 3, MAX_TEST, seed)
+    X_train, g_train, X_test, g_test = split_dataset(data, n_train=3, max_test=MAX_TEST,
+                                                     random_state=seed)
     spaces = search_spaces(X_train.shape[1], data.answers.shape[1], cosine_weight=0.5,
                            random_state=seed)
     with warnings.catch_warnings():

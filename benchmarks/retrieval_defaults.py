@@ -28,8 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis.__main__ import _train_test
-from sklearn_smoothbasis.compare import search_spaces
+from sklearn_smoothbasis.compare import search_spaces, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -67,7 +66,8 @@ def main():
         data = load_faq_demo() if name == "faq_demo" else load_embedded_clusters(
             args.data_root / name)
         max_test = 2000 if name == "clinc150" else None
-        splits = [_train_test(data, n_train, max_test, seed) for seed in range(SPLITS[name])]
+        splits = [split_dataset(data, n_train=n_train, max_test=max_test, random_state=seed)
+                  for seed in range(SPLITS[name])]
         spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
         baselines = [(clone(est).set_params(**params), f"{method} {params}")
                      for method, (est, grid) in spaces.items() if method != "smoothing basis"

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis import MultiHeadRegressor, SmoothingBasisRegressor
-from sklearn_smoothbasis.__main__ import _train_test
+from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -49,7 +49,8 @@ def main():
         max_test = 2000 if name == "clinc150" else None
         scores = {}
         for seed in range(n_splits):
-            X_train, g_train, X_test, g_test = _train_test(data, 3, max_test, seed)
+            X_train, g_train, X_test, g_test = split_dataset(
+                data, n_train=3, max_test=max_test, random_state=seed)
             for routing_shrinkage in ROUTINGS:
                 for method, estimator in [
                     ("nearest centroid", MultiHeadRegressor(routing="hard")),

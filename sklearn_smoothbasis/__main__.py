@@ -18,8 +18,8 @@ from .compare import (
     compare_retrieval,
     format_table,
     plot_table,
-    retrieval_split,
     search_spaces,
+    split_dataset,
     tune,
 )
 from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
@@ -35,21 +35,6 @@ def _load(path):
     return load_embedded_clusters(path), str(path)
 
 
-def _train_test(data, n_train, max_test, seed):
-    """Held-out questions per cluster, or the dataset's own queries when too few."""
-    counts = np.bincount(data.groups)
-    if counts.max() <= n_train and getattr(data, "X_query", None) is not None:
-        return data.X, data.groups, data.X_query, data.groups_query
-    train, test = retrieval_split(data.groups, n_train=n_train, max_test=max_test,
-                                  random_state=seed)
-    if len(test) == 0:
-        raise SystemExit(
-            f"error: no cluster has more than --train-per-cluster={n_train} questions, "
-            "so nothing is left to evaluate on; lower --train-per-cluster."
-        )
-    return data.X[train], data.groups[train], data.X[test], data.groups[test]
-
-
 def _cosine_weight(args):
     """The fixed cosine weight, or None (tune it) for a negative value."""
     return None if args.cosine_weight < 0 else args.cosine_weight
@@ -61,9 +46,14 @@ def _progress(line):
 
 def _compare(args):
     data, name = _load(args.data)
-    X_train, g_train, X_test, g_test = _train_test(
-        data, args.train_per_cluster, args.max_test, args.seed
-    )
+    try:
+        X_train, g_train, X_test, g_test = split_dataset(
+            data, n_train=args.train_per_cluster, max_test=args.max_test,
+            random_state=args.seed,
+        )
+    except ValueError as exc:
+        # n_train is the command's --train-per-cluster: name what the user typed.
+        raise SystemExit(f"error: {exc}".replace("n_train", "--train-per-cluster")) from None
     print(f"{name}: {len(data.answers)} clusters, {len(X_train)} training questions, "
           f"{len(X_test)} held-out questions (routed: their cluster is not given)")
     spaces = search_spaces(

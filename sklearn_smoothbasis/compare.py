@@ -35,7 +35,7 @@ from .model_selection import ClusterStratifiedKFold
 
 __all__ = [
     "compare_retrieval", "format_table", "plot_table", "retrieval_split", "search_spaces",
-    "tune",
+    "split_dataset", "tune",
 ]
 
 
@@ -76,6 +76,54 @@ def retrieval_split(groups, *, n_train=3, max_test=None, random_state=None):
     if max_test is not None and len(test) > max_test:
         test = rng.choice(test, max_test, replace=False)
     return train, np.sort(test)
+
+
+def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
+    """Training and held-out questions of a dataset, as step 1 of the protocol.
+
+    Parameters
+    ----------
+    data : Bunch
+        A dataset of :mod:`sklearn_smoothbasis.datasets`: ``X`` and ``groups``, and
+        optionally ``X_query`` and ``groups_query`` (separate queries).
+    n_train : int, default=3
+        Training questions per cluster.
+    max_test : int, default=None
+        Keep at most this many held-out questions, drawn at random.
+    random_state : int, RandomState instance or None, default=None
+        Seed of :func:`retrieval_split`.
+
+    Returns
+    -------
+    X_train, groups_train, X_test, groups_test : ndarray
+        The questions and clusters of each side. A dataset with no more than
+        ``n_train`` questions per cluster and separate queries trains on all its
+        questions and tests on the queries.
+
+    Raises
+    ------
+    ValueError
+        If no cluster has more than ``n_train`` questions and there are no queries:
+        nothing would be left to evaluate on.
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis.datasets import load_faq_demo
+    >>> X_train, g_train, X_test, g_test = split_dataset(load_faq_demo(), random_state=0)
+    >>> X_train.shape, X_test.shape
+    ((147, 384), (194, 384))
+    """
+    counts = np.bincount(data.groups)
+    if counts.max() <= n_train and getattr(data, "X_query", None) is not None:
+        return data.X, data.groups, data.X_query, data.groups_query
+    train, test = retrieval_split(data.groups, n_train=n_train, max_test=max_test,
+                                  random_state=random_state)
+    if len(test) == 0:
+        raise ValueError(
+            f"No cluster has more than n_train={n_train} questions, so nothing is left "
+            "to evaluate on; lower n_train."
+        )
+    return data.X[train], data.groups[train], data.X[test], data.groups[test]
 
 
 def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_weight=None,

@@ -8,6 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
+from sklearn.utils import Bunch
 
 from sklearn_smoothbasis import (
     MultiHeadRegressor,
@@ -20,6 +21,7 @@ from sklearn_smoothbasis.compare import (
     format_table,
     retrieval_split,
     search_spaces,
+    split_dataset,
 )
 
 
@@ -41,6 +43,38 @@ def test_retrieval_split_keeps_n_train_per_cluster():
     assert not set(train) & set(test)
     _, few = retrieval_split(groups, n_train=3, max_test=4, random_state=0)
     assert len(few) == 4
+
+
+def test_split_dataset_holds_out_questions_or_uses_the_queries():
+    X, groups, _ = _retrieval_problem(n_clusters=4, per_cluster=5)
+    data = Bunch(X=X, groups=groups)
+    X_train, g_train, X_test, g_test = split_dataset(data, n_train=3, random_state=0)
+    assert np.array_equal(np.bincount(g_train), [3, 3, 3, 3])
+    assert np.array_equal(np.bincount(g_test), [2, 2, 2, 2])
+    # The rows keep their own clusters: each held-out row is a row of X of that cluster.
+    for row, label in zip(X_test, g_test):
+        assert np.any(np.all(X[groups == label] == row, axis=1))
+    assert not {r.tobytes() for r in X_train} & {r.tobytes() for r in X_test}
+
+    # One question per cluster and separate queries: train on all, test on the queries.
+    single = Bunch(X=X[::5], groups=groups[::5], X_query=X[1::5], groups_query=groups[1::5])
+    X_train, g_train, X_test, g_test = split_dataset(single, n_train=1)
+    assert X_train is single.X and X_test is single.X_query
+    assert g_test is single.groups_query
+
+
+def test_split_dataset_rejects_splits_with_nothing_held_out():
+    X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=2)
+    with pytest.raises(ValueError, match="No cluster has more than n_train=2"):
+        split_dataset(Bunch(X=X, groups=groups), n_train=2)
+
+
+def test_cli_reports_nothing_held_out(tmp_path):
+    X, groups, answers = _retrieval_problem(n_clusters=3, per_cluster=2)
+    path = tmp_path / "small.npz"
+    np.savez(path, X=X.astype(np.float32), groups=groups, A=answers.astype(np.float32))
+    with pytest.raises(SystemExit, match="nothing is left to evaluate on"):
+        main(["compare", "--data", str(path), "--train-per-cluster", "2"])
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
