@@ -28,12 +28,11 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis._baselines import shared_map
 from sklearn_smoothbasis._prior import (
     CONTRASTIVE_PENALTY,
     CONTRASTIVE_TEMPERATURE,
     contrastive_map,
-    select_prior_alpha,
+    ridge_prior,
 )
 from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
@@ -52,9 +51,7 @@ def contrastive_prior(X, Y, groups, temperature, penalty):
     order = np.argsort(labels, kind="stable")
     X, Y = X[order], Y[order]
     starts = np.concatenate(([0], np.cumsum(np.bincount(labels))))
-    center = np.eye(X.shape[1], dtype=X.dtype)  # questions and answers share one space
-    alpha = select_prior_alpha(X, Y, starts, toward_identity=True)
-    ridge = shared_map(X, Y, "ridge", alpha, center=center)
+    ridge, _ = ridge_prior(X, Y, starts)
     return contrastive_map(X, Y, ridge, temperature=temperature, penalty=penalty)[0]
 
 

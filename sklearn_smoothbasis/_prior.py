@@ -48,6 +48,7 @@ from scipy.optimize import minimize
 from sklearn.utils import gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 
+from ._baselines import shared_map
 from ._loss import ContrastiveLoss
 from .metrics import _ranks_of_targets, _target_indices
 
@@ -168,6 +169,35 @@ def select_prior_alpha(X, Y, starts, toward_identity):
         ranks = _ranks_of_targets(predicted, targets, own_target)
         mean_reciprocal_ranks.append(np.mean(1.0 / ranks))
     return float(alphas[int(np.argmax(mean_reciprocal_ranks))])
+
+
+def ridge_prior(X, Y, starts, alpha="auto"):
+    r"""The shared ridge map :math:`P_\alpha`, toward the identity when square.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Rows sorted by cluster; cluster ``i`` owns rows ``starts[i]:starts[i+1]``.
+    Y : ndarray of shape (n_samples, n_targets)
+        Targets.
+    starts : ndarray of shape (n_clusters + 1,)
+        Row offsets of the clusters.
+    alpha : float or "auto", default="auto"
+        Ridge strength; ``"auto"``: :func:`select_prior_alpha`.
+
+    Returns
+    -------
+    prior : ndarray of shape (n_features, n_targets)
+        The map, shrunk toward the identity when ``n_features == n_targets``
+        (questions and answers in one space), toward zero otherwise.
+    alpha : float
+        The strength used.
+    """
+    square = X.shape[1] == Y.shape[1]
+    if isinstance(alpha, str) and alpha == "auto":
+        alpha = select_prior_alpha(X, Y, starts, toward_identity=square)
+    center = np.eye(X.shape[1], dtype=X.dtype) if square else None
+    return shared_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
 
 
 def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,

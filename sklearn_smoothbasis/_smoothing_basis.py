@@ -14,10 +14,9 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from ._base import ClusterRegressorMixin
-from ._baselines import shared_map
 from ._init import random_basis, ridge_factors, top_map_directions
 from ._loss import ClusterLoss
-from ._prior import contrastive_map, select_prior_alpha
+from ._prior import contrastive_map, ridge_prior
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
 
 # Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
@@ -300,12 +299,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
                 )
             return np.eye(d, dtype=X.dtype)
         if isinstance(prior, str):
-            center = np.eye(d, dtype=X.dtype) if d == p else None
-            alpha = self.prior_alpha
-            if alpha == "auto":
-                alpha = select_prior_alpha(X, Y, starts, toward_identity=center is not None)
-            self.prior_alpha_ = float(alpha)
-            ridge = shared_map(X, Y, "ridge", self.prior_alpha_, center=center)
+            ridge, self.prior_alpha_ = ridge_prior(X, Y, starts, self.prior_alpha)
             if prior == "shared":
                 return ridge
             refined, self.prior_n_iter_, converged = contrastive_map(X, Y, ridge)
