@@ -29,7 +29,6 @@ points above the best baseline). Writes the table to ``docs/retrieval.md``.
 """
 
 import argparse
-import itertools
 import warnings
 from pathlib import Path
 
@@ -96,12 +95,12 @@ def ceiling(X_train, g_train, X_test, g_test, answers):
     """Recall@1 of every setting of :data:`CEILING_GRID`, on the held-out questions."""
     Y_train = answers[g_train]
     recalls = []
-    for setting in itertools.product(*CEILING_GRID.values()):
-        toward_identity, alpha, *params = setting
+    for setting in ParameterGrid(CEILING_GRID):
+        params = dict(setting)
+        toward_identity, alpha = params.pop("toward_identity"), params.pop("prior_alpha")
         center = np.eye(X_train.shape[1], dtype=X_train.dtype) if toward_identity else None
         prior = shared_map(X_train, Y_train, "ridge", alpha, center=center)
-        model = SmoothingBasisRegressor(
-            prior=prior, random_state=0, **dict(zip(list(CEILING_GRID)[2:], params)))
+        model = SmoothingBasisRegressor(prior=prior, random_state=0, **params)
         model.fit(X_train, Y_train, groups=g_train)
         recalls.append(recall_at_k(answers[g_test], model.predict(X_test), candidates=answers))
     return np.array(recalls)
