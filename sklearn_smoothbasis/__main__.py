@@ -21,17 +21,57 @@ from .compare import (
     split_dataset,
     tune,
 )
+from ._smoothing_basis import SmoothingBasisRegressor
 from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
+
+_ESTIMATOR_DEFAULTS = SmoothingBasisRegressor().get_params()
+
+
+def _bounded(kind, low, high=None, *, also=None):
+    """An argparse type: a ``kind`` (int or float) in ``[low, high]``, or the value ``also``."""
+    interval = f">= {low}" if high is None else f"in [{low}, {high}]"
+    expected = f"{'an integer' if kind is int else 'a number'} {interval}"
+    if also is not None:
+        expected += f" (or {also})"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if value != also and not (low <= value and (high is None or value <= high)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _positive_float(text):
+    """An argparse type: a float > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def _load(path):
-    """The bundled demo (no path), an ``.npz``/dataset folder, or JSONL clusters."""
+    """The bundled demo (no path), an ``.npz``/dataset folder, or JSONL clusters.
+
+    A file that is missing or malformed, or JSONL texts without the ``embed`` extra,
+    end the command with the loader's message rather than a traceback.
+    """
     if path is None:
         return load_faq_demo(), "bundled FAQ demo"
     path = Path(path)
-    if path.suffix == ".jsonl":
-        return load_jsonl_clusters(path), str(path)
-    return load_embedded_clusters(path), str(path)
+    try:
+        if path.suffix == ".jsonl":
+            return load_jsonl_clusters(path), str(path)
+        return load_embedded_clusters(path), str(path)
+    except (OSError, ValueError, ImportError) as exc:
+        raise SystemExit(f"error: cannot load --data {path}: {exc}") from None
 
 
 def _cosine_weight(args):
@@ -74,6 +114,9 @@ def _compare(args):
 
 
 def _fit(args):
+    out = Path(args.out)
+    if not out.parent.is_dir():  # fail now, not after the fit
+        raise SystemExit(f"error: --out {out}: no such directory {out.parent}")
     data, _ = _load(args.data)
     Y = data.answers[data.groups]
     space = search_spaces(
@@ -91,7 +134,6 @@ def _fit(args):
         print(f"chosen by {args.cv}-fold cluster-stratified CV: {params}")
     else:
         model = estimator.fit(data.X, Y, groups=data.groups)
-    out = Path(args.out)
     if out.suffix == ".skops":
         try:
             import skops.io as sio
@@ -111,22 +153,25 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
-        p.add_argument("--num-basis", type=int, default=None,
+        p.add_argument("--num-basis", type=_bounded(int, 1), default=None,
                        help="basis size K (default: ceil(sqrt(n_clusters)))")
-        p.add_argument("--iterations", type=int, default=20,
+        p.add_argument("--iterations", type=_bounded(int, 1), default=20,
                        help="max_iter of the smoothing-basis solver (default: 20)")
-        p.add_argument("--cosine-weight", type=float, default=0.5,
+        p.add_argument("--cosine-weight", type=_bounded(float, 0, 1, also=-1), default=0.5,
                        help="cosine weight of the loss (default: 0.5); pass -1 to tune it "
                             "over 0 and 0.5")
-        p.add_argument("--seed", type=int, default=0, help="seed of splits, folds and fits")
+        p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="seed of splits, folds and fits")
 
     cmp_ = commands.add_parser("compare", help="tune all methods alike, score held-out questions")
     cmp_.add_argument("--data", default=None,
                       help=".npz (X, groups, A), dataset folder or .jsonl; default: the demo")
-    cmp_.add_argument("--train-per-cluster", type=int, default=3)
-    cmp_.add_argument("--max-test", type=int, default=None,
+    cmp_.add_argument("--train-per-cluster", type=_bounded(int, 1), default=3,
+                      help="training questions per cluster, the rest are held out "
+                           "(default: 3)")
+    cmp_.add_argument("--max-test", type=_bounded(int, 1), default=None,
                       help="evaluate on at most this many held-out questions")
-    cmp_.add_argument("--cv", type=int, default=3, help="folds of the tuning CV")
+    cmp_.add_argument("--cv", type=_bounded(int, 2), default=3,
+                      help="folds of the tuning CV (default: 3)")
     cmp_.add_argument("--plot", default=None, help="write the table as a bar chart (PNG)")
     cmp_.add_argument("--quiet", action="store_true", help="no progress lines")
     common(cmp_)
@@ -135,9 +180,13 @@ def build_parser():
     fit = commands.add_parser("fit", help="fit SmoothingBasisRegressor on a dataset and save it")
     fit.add_argument("--data", required=True, help=".npz (X, groups, A), dataset folder or .jsonl")
     fit.add_argument("--out", required=True, help="model file: .skops, or .pkl for pickle")
-    fit.add_argument("--shrinkage", type=float, default=None)
-    fit.add_argument("--temperature", type=float, default=None)
-    fit.add_argument("--cv", type=int, default=None,
+    fit.add_argument("--shrinkage", type=_bounded(float, 0), default=None,
+                     help="pull of each cluster's map toward the prior (default: chosen "
+                          f"by --cv, else {_ESTIMATOR_DEFAULTS['shrinkage']})")
+    fit.add_argument("--temperature", type=_positive_float, default=None,
+                     help="softmax temperature of the routing (default: chosen by --cv, "
+                          f"else {_ESTIMATOR_DEFAULTS['temperature']})")
+    fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
     common(fit)
     fit.set_defaults(run=_fit)

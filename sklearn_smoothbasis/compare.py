@@ -17,12 +17,14 @@ Protocol
 """
 
 import time
+from numbers import Integral
 
 import numpy as np
 import sklearn
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._baselines import (
     IndependentProjectionRegressor,
@@ -39,6 +41,16 @@ __all__ = [
 ]
 
 
+_SPLIT_CONSTRAINTS = {
+    "n_train": [Interval(Integral, 1, None, closed="left")],
+    "max_test": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+}
+
+
+@validate_params(
+    {"groups": ["array-like"], **_SPLIT_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def retrieval_split(groups, *, n_train=3, max_test=None, random_state=None):
     """Split row indices: ``n_train`` training rows per cluster, the rest held out.
 
@@ -78,6 +90,9 @@ def retrieval_split(groups, *, n_train=3, max_test=None, random_state=None):
     return train, np.sort(test)
 
 
+@validate_params(
+    {"data": [Bunch], **_SPLIT_CONSTRAINTS}, prefer_skip_nested_validation=True
+)
 def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     """Training and held-out questions of a dataset, as step 1 of the protocol.
 

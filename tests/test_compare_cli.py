@@ -1,6 +1,7 @@
 """The comparison protocol and the smoothbasis command, end to end on small settings."""
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -67,6 +68,15 @@ def test_split_dataset_rejects_splits_with_nothing_held_out():
     X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=2)
     with pytest.raises(ValueError, match="No cluster has more than n_train=2"):
         split_dataset(Bunch(X=X, groups=groups), n_train=2)
+
+
+@pytest.mark.parametrize("split", [retrieval_split, split_dataset])
+@pytest.mark.parametrize("param, value", [("n_train", 0), ("n_train", 1.5), ("max_test", 0)])
+def test_splits_reject_invalid_sizes(split, param, value):
+    X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=4)
+    data = groups if split is retrieval_split else Bunch(X=X, groups=groups)
+    with pytest.raises(ValueError, match=f"'{param}' parameter of {split.__name__}"):
+        split(data, **{param: value})
 
 
 def test_cli_reports_nothing_held_out(tmp_path):
@@ -159,6 +169,47 @@ def test_cli_fit_with_cv_to_skops(tmp_path, capsys):
     assert model.predict(X.astype(np.float32)).shape == X.shape
 
 
-def test_cli_reports_missing_data_file(tmp_path):
-    with pytest.raises((FileNotFoundError, ValueError, SystemExit), match="missing|not|No such"):
-        main(["fit", "--data", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "m.pkl")])
+@pytest.mark.parametrize("command", ["compare", "fit"])
+def test_cli_reports_unreadable_data_without_a_traceback(tmp_path, command):
+    out = ["--out", str(tmp_path / "m.pkl")] if command == "fit" else []
+    with pytest.raises(SystemExit, match="cannot load --data .*No such embeddings file"):
+        main([command, "--data", str(tmp_path / "nope.npz"), *out])
+    (tmp_path / "notes.npz").write_text("not an archive")
+    with pytest.raises(SystemExit, match="cannot load --data .*not an .npz archive"):
+        main([command, "--data", str(tmp_path / "notes.npz"), *out])
+
+
+def test_cli_fit_checks_the_output_folder_before_fitting(tmp_path):
+    _write_npz(tmp_path / "clusters.npz")
+    out = tmp_path / "missing" / "m.pkl"
+    with pytest.raises(SystemExit, match="no such directory"):
+        main(["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out)])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "--train-per-cluster", "0"], "--train-per-cluster: expected an integer >= 1"),
+    (["compare", "--max-test", "0"], "--max-test: expected an integer >= 1"),
+    (["compare", "--cv", "1"], "--cv: expected an integer >= 2"),
+    (["compare", "--num-basis", "0"], "--num-basis: expected an integer >= 1"),
+    (["compare", "--iterations", "x"], "--iterations: expected an integer >= 1, got 'x'"),
+    (["compare", "--cosine-weight", "2"], r"--cosine-weight: expected a number in \[0, 1\]"),
+    (["compare", "--seed", "-1"], "--seed: expected an integer in"),
+    (["fit", "--data", "d.npz", "--out", "m.pkl", "--temperature", "0"],
+     "--temperature: expected a number > 0"),
+    (["fit", "--data", "d.npz", "--out", "m.pkl", "--shrinkage", "-1"],
+     "--shrinkage: expected a number >= 0"),
+])
+def test_cli_rejects_invalid_arguments_by_name(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2  # argparse's usage error
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_cli_cosine_weight_minus_one_means_tune_it():
+    from sklearn_smoothbasis.__main__ import _cosine_weight, build_parser
+
+    parse = build_parser().parse_args
+    assert _cosine_weight(parse(["compare", "--cosine-weight", "-1"])) is None
+    assert _cosine_weight(parse(["compare", "--cosine-weight", "0"])) == 0.0
+    assert _cosine_weight(parse(["compare"])) == 0.5

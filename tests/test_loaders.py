@@ -168,7 +168,7 @@ def test_embedded_clusters_accepts_dataset_folder_and_other_answer_dims(tmp_path
 def test_embedded_clusters_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="No such embeddings file"):
         load_embedded_clusters(tmp_path / "nope.npz")
-    with pytest.raises(FileNotFoundError, match="directory without a embeddings.npz"):
+    with pytest.raises(FileNotFoundError, match="directory with no embeddings.npz in it"):
         load_embedded_clusters(tmp_path)
 
 
@@ -257,8 +257,13 @@ def test_embedded_clusters_rejects_malformed(tmp_path, change, message):
 def test_embedded_clusters_rejects_non_npz_files(tmp_path):
     text_file = tmp_path / "notes.npz"
     text_file.write_text("not an archive")
-    with pytest.raises(ValueError, match="could not read the file as an .npz"):
+    with pytest.raises(ValueError, match="notes.npz: not an .npz archive"):
         load_embedded_clusters(text_file)
+
+    broken_zip = tmp_path / "broken.npz"
+    broken_zip.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match="could not read the file as an .npz"):
+        load_embedded_clusters(broken_zip)
 
     npy_file = tmp_path / "single.npy"
     np.save(npy_file, np.zeros((3, 4)))
@@ -371,7 +376,11 @@ JSONL_CASES = {
         [{"questions": ["ok", 3], "answer": "x"}],
         r"line 1: 'questions' must be",
     ),
-    "missing answer": ([VALID, {"questions": ["q"]}], r"line 2: missing key 'answer'"),
+    "missing answer": ([VALID, {"questions": ["q"]}], r"line 2: missing key 'answer'\.$"),
+    "answers, not answer": (
+        [{"questions": ["q"], "answers": ["a"]}],
+        r"line 1: missing key 'answer' \(found 'answers'",
+    ),
     "answer not a string": (
         [{"questions": ["q"], "answer": ["a", "b"]}],
         r"line 1: 'answer' must be a non-empty string",

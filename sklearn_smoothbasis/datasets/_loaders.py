@@ -249,7 +249,7 @@ def _resolve_existing_file(path, what, default_name=None):
         if (path / default_name).is_file():
             return path / default_name
         raise FileNotFoundError(
-            f"{path} is a directory without a {default_name}; pass the path of "
+            f"{path} is a directory with no {default_name} in it; pass the path of "
             f"the {what} itself."
         )
     if not path.is_file():
@@ -265,6 +265,14 @@ def _read_npz(path):
     ``.npz`` archive with the required keys; the contents are validated by
     :func:`_make_bunch`.
     """
+    with open(path, "rb") as handle:
+        magic = handle.read(len(np.lib.format.MAGIC_PREFIX))
+    if not magic.startswith(b"PK") and magic != np.lib.format.MAGIC_PREFIX:
+        # np.load would try to unpickle it and report "pickled (object) data".
+        raise ValueError(
+            f"{path}: not an .npz archive (the zip file np.savez writes) nor a .npy "
+            "array; expected X, groups and A saved with np.savez."
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # zipfile, pickle and format errors differ by cause
@@ -341,7 +349,11 @@ def _read_jsonl_texts(path):
                     "non-empty strings."
                 )
             if "answer" not in record:
-                raise ValueError(f"{where}: missing key 'answer'.")
+                hint = (
+                    " (found 'answers': give each cluster its one answer text as "
+                    "'answer')" if "answers" in record else ""
+                )
+                raise ValueError(f"{where}: missing key 'answer'{hint}.")
             answer = record["answer"]
             if not isinstance(answer, str) or not answer.strip():
                 raise ValueError(f"{where}: 'answer' must be a non-empty string.")
