@@ -24,8 +24,6 @@ from .compare import (
 from ._smoothing_basis import SmoothingBasisRegressor
 from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
 
-_ESTIMATOR_DEFAULTS = SmoothingBasisRegressor().get_params()
-
 
 def _bounded(kind, low, high=None, *, also=None):
     """An argparse type: a ``kind`` (int or float) in ``[low, high]``, or the value ``also``."""
@@ -149,6 +147,7 @@ def _fit(args):
 
 
 def build_parser():
+    defaults = SmoothingBasisRegressor().get_params()
     parser = argparse.ArgumentParser(prog="smoothbasis", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -182,10 +181,10 @@ def build_parser():
     fit.add_argument("--out", required=True, help="model file: .skops, or .pkl for pickle")
     fit.add_argument("--shrinkage", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior (default: chosen "
-                          f"by --cv, else {_ESTIMATOR_DEFAULTS['shrinkage']})")
+                          f"by --cv, else {defaults['shrinkage']})")
     fit.add_argument("--temperature", type=_positive_float, default=None,
                      help="softmax temperature of the routing (default: chosen by --cv, "
-                          f"else {_ESTIMATOR_DEFAULTS['temperature']})")
+                          f"else {defaults['temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
     common(fit)
