@@ -52,6 +52,33 @@ numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
 
+# cli.rst includes the --help of each smoothbasis command, written here at every build
+# (80 columns, as a terminal prints it) so that the page cannot drift from the parser.
+
+
+def _write_command_help(folder):
+    import argparse
+
+    from sklearn_smoothbasis.__main__ import build_parser
+
+    os.makedirs(folder, exist_ok=True)
+    old_columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "80"
+    try:
+        parser = build_parser()
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for name, command in commands.choices.items():
+            with open(os.path.join(folder, f"cli_{name}.txt"), "w", encoding="utf-8") as f:
+                f.write(command.format_help())
+    finally:
+        if old_columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old_columns
+
+
+_write_command_help(os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
+
 # -- sphinx-gallery ----------------------------------------------------------
 
 sphinx_gallery_conf = {
