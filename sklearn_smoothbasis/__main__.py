@@ -25,34 +25,31 @@ from ._smoothing_basis import SmoothingBasisRegressor
 from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
 
 
-def _bounded(kind, low, high=None, *, also=None):
-    """An argparse type: a ``kind`` (int or float) in ``[low, high]``, or the value ``also``."""
-    interval = f">= {low}" if high is None else f"in [{low}, {high}]"
+def _bounded(kind, low, high=None, *, strict=False, also=None):
+    """An argparse type: a ``kind`` (int or float) ``>= low`` (``> low`` if ``strict``)
+    and ``<= high``, or the value ``also``."""
+    if high is not None:
+        interval = f"in [{low}, {high}]"
+    else:
+        interval = f"{'>' if strict else '>='} {low}"
     expected = f"{'an integer' if kind is int else 'a number'} {interval}"
     if also is not None:
         expected += f" (or {also})"
+
+    def in_range(value):
+        above_low = value > low if strict else value >= low
+        return above_low and (high is None or value <= high)
 
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if value != also and not (low <= value and (high is None or value <= high)):
+        if value != also and not in_range(value):  # NaN is never in range
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
-
-
-def _positive_float(text):
-    """An argparse type: a float > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
 
 
 def _load(path):
@@ -159,7 +156,8 @@ def build_parser():
         p.add_argument("--cosine-weight", type=_bounded(float, 0, 1, also=-1), default=0.5,
                        help="cosine weight of the loss (default: 0.5); pass -1 to tune it "
                             "over 0 and 0.5")
-        p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0, help="seed of splits, folds and fits")
+        p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0,
+                       help="seed of splits, folds and fits")
 
     cmp_ = commands.add_parser("compare", help="tune all methods alike, score held-out questions")
     cmp_.add_argument("--data", default=None,
@@ -182,7 +180,7 @@ def build_parser():
     fit.add_argument("--shrinkage", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior (default: chosen "
                           f"by --cv, else {defaults['shrinkage']})")
-    fit.add_argument("--temperature", type=_positive_float, default=None,
+    fit.add_argument("--temperature", type=_bounded(float, 0, strict=True), default=None,
                      help="softmax temperature of the routing (default: chosen by --cv, "
                           f"else {defaults['temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
