@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 from _bench_utils import (
-        command_line,
+    command_line,
     load_average,
     markdown_table,
     parser,
