@@ -342,6 +342,44 @@ def test_jsonl_clusters_with_fake_encoder(tmp_path):
     np.testing.assert_array_equal(Y, data.Y)
 
 
+def test_jsonl_clusters_with_several_answers(tmp_path):
+    # The shared data folders' format: 'answers' is a list; a cluster's answer
+    # embedding is the normalised mean of its distinct texts' embeddings.
+    records = [
+        {"cluster_id": "tea", "questions": ["brew tea how"], "answers": ["Steep."]},
+        {"cluster_id": "coffee", "questions": ["grind size", "espresso grind"],
+         "answers": ["Fine for espresso.", "Coarse for press.", "Fine for espresso."]},
+        {"cluster_id": "cocoa", "questions": ["hot cocoa"], "answer": "Milk and cocoa."},
+    ]
+    path = _write_jsonl(tmp_path / "faq.jsonl", records)
+    data = load_jsonl_clusters(path, model=HashEncoder())
+    assert data.answer_texts == [
+        "Steep.", ["Fine for espresso.", "Coarse for press."], "Milk and cocoa."]
+    texts = ["Steep.", "Fine for espresso.", "Coarse for press.", "Milk and cocoa."]
+    single = load_jsonl_clusters(
+        _write_jsonl(tmp_path / "single.jsonl",
+                     [{"questions": ["q"], "answer": text} for text in texts]),
+        model=HashEncoder(),
+    ).answers
+    mean = single[1] + single[2]
+    np.testing.assert_allclose(data.answers[1], mean / np.linalg.norm(mean), rtol=1e-6)
+    np.testing.assert_allclose(data.answers[[0, 2]], single[[0, 3]], rtol=1e-6)
+    assert data.answers.dtype == np.float32
+    np.testing.assert_array_equal(data.Y, data.answers[data.groups])
+
+
+def test_jsonl_clusters_rejects_answers_that_cancel_out(tmp_path):
+    class Opposite:
+        def encode(self, texts):
+            return np.array([[-1.0, 0.0] if "minus" in t else [1.0, 0.0] for t in texts])
+
+    path = _write_jsonl(tmp_path / "faq.jsonl", [
+        {"cluster_id": "x", "questions": ["q"], "answers": ["plus", "minus"]}])
+    with pytest.raises(ValueError, match=r"answer texts of cluster 'x' embed to directions "
+                                         r"that cancel out"):
+        load_jsonl_clusters(path, model=Opposite())
+
+
 def test_jsonl_clusters_skips_blank_lines(tmp_path):
     path = tmp_path / "faq.jsonl"
     path.write_text("\n" + json.dumps(CLUSTER_LINES[0]) + "\n\n  \n", encoding="utf-8")
@@ -376,10 +414,25 @@ JSONL_CASES = {
         [{"questions": ["ok", 3], "answer": "x"}],
         r"line 1: 'questions' must be",
     ),
-    "missing answer": ([VALID, {"questions": ["q"]}], r"line 2: missing key 'answer'\.$"),
-    "answers, not answer": (
-        [{"questions": ["q"], "answers": ["a"]}],
-        r"line 1: missing key 'answer' \(found 'answers'",
+    "missing answer": (
+        [VALID, {"questions": ["q"]}],
+        r"line 2: missing key 'answer' \(or 'answers'\)\.$",
+    ),
+    "answer and answers": (
+        [{"questions": ["q"], "answer": "a", "answers": ["a"]}],
+        r"line 1: give either 'answer' \(one text\) or 'answers' \(a list of texts\), not both",
+    ),
+    "answers empty": (
+        [{"questions": ["q"], "answers": []}],
+        r"line 1: 'answers' must be a non-empty list of non-empty strings",
+    ),
+    "answers is a string": (
+        [{"questions": ["q"], "answers": "a"}],
+        r"line 1: 'answers' must be a non-empty list",
+    ),
+    "blank answer in answers": (
+        [{"questions": ["q"], "answers": ["a", " "]}],
+        r"line 1: 'answers' must be a non-empty list of non-empty strings",
     ),
     "answer not a string": (
         [{"questions": ["q"], "answer": ["a", "b"]}],

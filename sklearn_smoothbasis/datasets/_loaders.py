@@ -121,10 +121,10 @@ def _as_group_index(groups, name, n_rows, n_clusters, source):
 
 
 def _check_text_list(texts, name, expected_length, source):
-    """Return ``texts`` as a list of str of the expected length (or None)."""
+    """Return ``texts`` as a list of the expected length (or None)."""
     if texts is None:
         return None
-    texts = [str(text) for text in texts]
+    texts = list(texts)
     if len(texts) != expected_length:
         raise ValueError(
             f"{source}: {name} has {len(texts)} entries, expected "
@@ -161,9 +161,11 @@ def _make_bunch(
         Where the data came from; prefixed to every error message.
     descr : str
         Full description stored as ``DESCR``.
-    cluster_ids, questions, answer_texts : list of str, default=None
-        Optional texts: one id and one answer text per cluster, one question
-        per row of ``X``.
+    cluster_ids, questions : list of str, default=None
+        Optional texts: one id per cluster, one question per row of ``X``.
+    answer_texts : list of list of str, default=None
+        Optional distinct answer texts of each cluster; stored as the text itself
+        where a cluster has one, as the list where it has several.
     X_query : array-like of shape (n_queries, n_features), default=None
         Optional held-out query embeddings.
     groups_query : array-like of shape (n_queries,), default=None
@@ -214,6 +216,8 @@ def _make_bunch(
     Y = answers[groups]
     if return_X_y:
         return X, Y, groups
+    if answer_texts is not None:  # a cluster's one text as itself, several as a list
+        answer_texts = [texts[0] if len(texts) == 1 else texts for texts in answer_texts]
     return Bunch(
         X=X,
         Y=Y,
@@ -304,6 +308,41 @@ def _read_npz(path):
             ) from exc
 
 
+def _is_text_list(value):
+    """Whether ``value`` is a non-empty list of strings that are not blank."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(text, str) and text.strip() for text in value)
+    )
+
+
+def _answer_texts_of(record, where):
+    """The distinct answer texts of one JSONL record, in their order.
+
+    A record gives ``answer`` (one text) or ``answers`` (a list of texts, as the
+    shared data folders' ``clusters.jsonl`` do), not both.
+    """
+    if "answer" in record and "answers" in record:
+        raise ValueError(
+            f"{where}: give either 'answer' (one text) or 'answers' (a list of "
+            "texts), not both."
+        )
+    if "answers" in record:
+        texts = record["answers"]
+        if not _is_text_list(texts):
+            raise ValueError(
+                f"{where}: 'answers' must be a non-empty list of non-empty strings."
+            )
+        return list(dict.fromkeys(texts))
+    if "answer" not in record:
+        raise ValueError(f"{where}: missing key 'answer' (or 'answers').")
+    answer = record["answer"]
+    if not isinstance(answer, str) or not answer.strip():
+        raise ValueError(f"{where}: 'answer' must be a non-empty string.")
+    return [answer]
+
+
 def _read_jsonl_texts(path):
     """Read and validate a JSONL file of question/answer clusters.
 
@@ -311,14 +350,15 @@ def _read_jsonl_texts(path):
     ----------
     path : Path
         File with one JSON object per line: ``questions`` (non-empty list of
-        non-empty str), ``answer`` (non-empty str) and optionally
-        ``cluster_id``. Blank lines are skipped.
+        non-empty str), ``answer`` (non-empty str) or ``answers`` (non-empty
+        list of them), and optionally ``cluster_id``. Blank lines are skipped.
 
     Returns
     -------
     texts : dict
         ``questions`` (flat list, cluster by cluster), ``groups`` (int64 array,
-        cluster index of each question), ``answer_texts`` and ``cluster_ids``.
+        cluster index of each question), ``answer_texts`` (per cluster, the
+        list of its distinct answer texts) and ``cluster_ids``.
     """
     questions, groups, answer_texts, cluster_ids = [], [], [], []
     first_line_of_id = {}
@@ -339,24 +379,12 @@ def _read_jsonl_texts(path):
             if "questions" not in record:
                 raise ValueError(f"{where}: missing key 'questions'.")
             line_questions = record["questions"]
-            if (
-                not isinstance(line_questions, list)
-                or not line_questions
-                or not all(isinstance(q, str) and q.strip() for q in line_questions)
-            ):
+            if not _is_text_list(line_questions):
                 raise ValueError(
                     f"{where}: 'questions' must be a non-empty list of "
                     "non-empty strings."
                 )
-            if "answer" not in record:
-                hint = (
-                    " (found 'answers': give each cluster its one answer text as "
-                    "'answer')" if "answers" in record else ""
-                )
-                raise ValueError(f"{where}: missing key 'answer'{hint}.")
-            answer = record["answer"]
-            if not isinstance(answer, str) or not answer.strip():
-                raise ValueError(f"{where}: 'answer' must be a non-empty string.")
+            line_answers = _answer_texts_of(record, where)
 
             cluster_index = len(answer_texts)
             cluster_id = record.get("cluster_id", str(cluster_index))
@@ -372,7 +400,7 @@ def _read_jsonl_texts(path):
 
             questions.extend(line_questions)
             groups.extend([cluster_index] * len(line_questions))
-            answer_texts.append(answer)
+            answer_texts.append(line_answers)
             cluster_ids.append(cluster_id)
     if not answer_texts:
         raise ValueError(f"{path}: no clusters found (the file is empty).")
@@ -423,6 +451,21 @@ def _embed_texts(model, texts, batch_size, source):
             f"{texts[bad]!r}."
         )
     return (embeddings / norms).astype(np.float32)
+
+
+def _mean_directions(embeddings, counts, cluster_ids, source):
+    """L2-normalised mean of each cluster's rows; cluster ``i`` owns the next
+    ``counts[i]`` rows of ``embeddings`` (unit rows: a single row is kept)."""
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    sums = np.add.reduceat(embeddings.astype(np.float64), starts, axis=0)
+    norms = np.linalg.norm(sums, axis=1)
+    if np.any(norms < 1e-6):
+        cluster = cluster_ids[int(np.argmax(norms < 1e-6))]
+        raise ValueError(
+            f"{source}: the answer texts of cluster {cluster!r} embed to directions "
+            "that cancel out; their mean has no direction."
+        )
+    return (sums / norms[:, None]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
@@ -591,9 +634,12 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     """Embed a JSONL file of question/answer clusters.
 
     Each non-blank line is one cluster: a JSON object with ``questions``
-    (non-empty list of non-empty strings), ``answer`` (non-empty string) and
-    optionally ``cluster_id`` (defaults to the cluster's index). Questions and
-    answers are embedded with ``model`` and L2-normalised.
+    (non-empty list of non-empty strings), ``answer`` (non-empty string) or
+    ``answers`` (non-empty list of them, as in the ``clusters.jsonl`` of the
+    shared data folders), and optionally ``cluster_id`` (defaults to the
+    cluster's index); other keys are ignored. Questions and answers are
+    embedded with ``model`` and L2-normalised; a cluster with several distinct
+    answer texts gets the L2-normalised mean of their embeddings.
 
     Parameters
     ----------
@@ -614,7 +660,8 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        The same attributes as :func:`load_faq_demo`.
+        The same attributes as :func:`load_faq_demo`; in ``answer_texts`` a
+        cluster with several distinct answer texts has the list of them.
 
     (X, Y, groups) : tuple of ndarray
         Returned instead when ``return_X_y`` is True.
@@ -624,9 +671,10 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If a line is not valid JSON or lacks valid ``questions`` or
-        ``answer`` (the message gives the line number), if a ``cluster_id``
-        repeats, or if the encoder returns a malformed result.
+        If a line is not valid JSON or lacks valid ``questions``, or valid
+        ``answer`` or ``answers`` (the message gives the line number), if a
+        ``cluster_id`` repeats, if the encoder returns a malformed result, or
+        if a cluster's answer embeddings cancel out.
     ImportError
         If ``model`` is None and sentence-transformers or the bundled model
         is not installed.
@@ -661,7 +709,13 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
         model = _load_default_encoder()
     source = str(path)
     X = _embed_texts(model, texts["questions"], batch_size, source)
-    answers = _embed_texts(model, texts["answer_texts"], batch_size, source)
+    per_cluster = texts["answer_texts"]
+    answers = _mean_directions(
+        _embed_texts(model, [t for cluster in per_cluster for t in cluster], batch_size, source),
+        np.array([len(cluster) for cluster in per_cluster]),
+        texts["cluster_ids"],
+        source,
+    )
     return _make_bunch(
         X,
         texts["groups"],
