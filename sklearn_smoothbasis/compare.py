@@ -134,9 +134,14 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     train, test = retrieval_split(data.groups, n_train=n_train, max_test=max_test,
                                   random_state=random_state)
     if len(test) == 0:
+        remedy = (
+            "every cluster has one question, so give held-out queries (X_query and "
+            "groups_query in an .npz)" if counts.max() == 1
+            else f"lower n_train (the largest cluster has {counts.max()})"
+        )
         raise ValueError(
             f"No cluster has more than n_train={n_train} questions, so nothing is left "
-            "to evaluate on; lower n_train."
+            f"to evaluate on; {remedy}."
         )
     return data.X[train], data.groups[train], data.X[test], data.groups[test]
 

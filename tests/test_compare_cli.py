@@ -66,8 +66,13 @@ def test_split_dataset_holds_out_questions_or_uses_the_queries():
 
 def test_split_dataset_rejects_splits_with_nothing_held_out():
     X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=2)
-    with pytest.raises(ValueError, match="No cluster has more than n_train=2"):
+    with pytest.raises(ValueError, match=r"No cluster has more than n_train=2 questions, .*"
+                                         r"lower n_train \(the largest cluster has 2\)"):
         split_dataset(Bunch(X=X, groups=groups), n_train=2)
+    # With one question per cluster no n_train helps: only separate queries do.
+    with pytest.raises(ValueError, match=r"every cluster has one question, so give held-out "
+                                         r"queries \(X_query and groups_query"):
+        split_dataset(Bunch(X=X[::2], groups=groups[::2]), n_train=1)
 
 
 @pytest.mark.parametrize("split", [retrieval_split, split_dataset])
@@ -83,7 +88,8 @@ def test_cli_reports_nothing_held_out(tmp_path):
     X, groups, answers = _retrieval_problem(n_clusters=3, per_cluster=2)
     path = tmp_path / "small.npz"
     np.savez(path, X=X.astype(np.float32), groups=groups, A=answers.astype(np.float32))
-    with pytest.raises(SystemExit, match="nothing is left to evaluate on"):
+    with pytest.raises(SystemExit, match=r"nothing is left to evaluate on; lower "
+                                          r"--train-per-cluster \(the largest cluster has 2\)"):
         main(["compare", "--data", str(path), "--train-per-cluster", "2"])
 
 
