@@ -42,8 +42,8 @@ from _report import REPO, SHARED_DATA, machine, write_section
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 1}
 LARGE_GRID = {
     "prior": ["shared", "identity"],
-    "shrinkage": [0.1, 0.3, 1.0, 3.0],
-    "temperature": [0.03, 0.1],
+    "alpha": [0.1, 0.3, 1.0, 3.0],
+    "routing_temperature": [0.03, 0.1],
     "routing_shrinkage": [1.0, "auto"],
 }
 ROWS = ["best tuned baseline", "ours, 32 candidates", "ours, 8 candidates, shared prior",

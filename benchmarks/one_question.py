@@ -86,8 +86,8 @@ def recalls(X_train, g_train, X_test, g_test, answers, baselines):
 
 
 CEILING_GRID = {"toward_identity": [True, False], "prior_alpha": [0.3, 1.0, 3.0],
-                "shrinkage": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0],
-                "temperature": [0.01, 0.03, 0.1, 0.3], "cosine_weight": [0.0, 0.5, 1.0],
+                "alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0],
+                "routing_temperature": [0.01, 0.03, 0.1, 0.3], "cosine_weight": [0.0, 0.5, 1.0],
                 "n_basis": [2, "auto"]}
 
 

@@ -46,7 +46,7 @@ def main():
     repeats = 3
     X, Y, g, _, _ = planted_rows(N, ROWS, D, K, dtype=np.float32, random_state=0)
     queries = np.random.default_rng(1).standard_normal((n_queries, D)).astype(np.float32)
-    routing = {"temperature": TEMPERATURE, "routing_shrinkage": "auto"}
+    routing = {"routing_temperature": TEMPERATURE, "routing_shrinkage": "auto"}
     t_fit_ours, ours = timed(SmoothingBasisRegressor(
         n_basis=K, max_iter=2, random_state=0, **routing).fit, X, Y, groups=g)
     t_fit_indep, indep = timed(IndependentProjectionRegressor(**routing).fit, X, Y, groups=g)

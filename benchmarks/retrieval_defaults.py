@@ -1,6 +1,6 @@
 """How the defaults of SmoothingBasisRegressor were chosen: fixed settings, several splits.
 
-Every setting of ``prior`` x ``shrinkage`` x ``temperature`` x ``routing_shrinkage`` below, and every candidate
+Every setting of ``prior`` x ``alpha`` x ``routing_temperature`` x ``routing_shrinkage`` below, and every candidate
 of every baseline's grid (``sklearn_smoothbasis.compare.search_spaces``), is fitted with
 fixed parameters (no tuning) on random splits with 3 training questions per cluster, and
 scored by routed Recall@1 on the held-out questions: 5 splits of the bundled demo and of
@@ -37,7 +37,7 @@ from _report import REPO, SHARED_DATA, machine, write_section
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 3, "unifyweaver_smoothing": 1}
 CHOOSE_ON = ["faq_demo", "unifyweaver_qa", "clinc150"]
 SETTINGS = [
-    {"prior": prior, "shrinkage": s, "temperature": t, "routing_shrinkage": r}
+    {"prior": prior, "alpha": s, "routing_temperature": t, "routing_shrinkage": r}
     for prior, s, t, r in itertools.product(["contrastive", "shared"], [0.1, 0.3, 1.0, 3.0],
                                             [0.03, 0.05, 0.1], [1.0, "auto"])
 ]

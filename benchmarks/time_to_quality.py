@@ -13,7 +13,7 @@ relative error ``||Yhat - Y||^2 / ||Y||^2`` on 10 fresh noise-free rows per clus
    in the curve: there the seed has re-orthogonalised the basis without re-solving
    alpha, so its ``(alpha, G)`` are not the fitted maps (seed_reference, deviation 4).
    The last iteration is never one of them, so the seed's final error is its result.
-2. ``SmoothingBasisRegressor(n_basis=K, prior=None, shrinkage=0, cosine_weight=0.5,
+2. ``SmoothingBasisRegressor(n_basis=K, prior=None, alpha=0, cosine_weight=0.5,
    random_state=0, tol=0, max_iter=m)`` is fitted for m = 1, 2, 3, 5, 8, 12, 20, ...
    until its held-out error (``predict(X_test, groups=g_test)``) is at most the seed's
    final error. The time is the whole ``fit`` (validation, init, solver). If shrinkage
@@ -131,8 +131,8 @@ def run_seed(clusters, K, iters, lr, X_test, Y_test, g_test):
     return seconds, final, curve, None
 
 
-def fit_ours(X, Y, g, K, m, shrinkage, X_test, Y_test, g_test):
-    est = SmoothingBasisRegressor(n_basis=K, prior=None, shrinkage=shrinkage,
+def fit_ours(X, Y, g, K, m, alpha, X_test, Y_test, g_test):
+    est = SmoothingBasisRegressor(n_basis=K, prior=None, alpha=alpha,
                                   cosine_weight=COSINE_WEIGHT, random_state=0, tol=0,
                                   max_iter=m)
     seconds, _ = timed(est.fit, X, Y, groups=g)
@@ -167,8 +167,8 @@ def run_problem(prob, quick, repeats):
     fit_ours(X, Y, g, K, 1, 0.0, X_test, Y_test, g_test)  # warm-up (imports, caches)
 
     seed_times, seed_within, target = [], [], None
-    times = {}  # (shrinkage, m) -> list of seconds
-    errors = {}  # (shrinkage, m) -> error
+    times = {}  # (alpha, m) -> list of seconds
+    errors = {}  # (alpha, m) -> error
     reached = {}  # shrinkage -> m or None
     shrinkages = [0.0]
     for rep in range(repeats):
@@ -200,7 +200,7 @@ def run_problem(prob, quick, repeats):
                     print(f"warning: our error changed between repeats at m={m}")
                 errors[(s, m)] = err
                 if verbose:
-                    print(f"  ours shrinkage={s:g} max_iter={m}: {seconds:.3f} s, "
+                    print(f"  ours alpha={s:g} max_iter={m}: {seconds:.3f} s, "
                           f"error {err:.5g}")
                 if err <= target:
                     return m
@@ -241,7 +241,7 @@ def run_problem(prob, quick, repeats):
 
 
 HEADERS = ["problem", "seed lr", "seed iterations", "seed time (s)", "seed final error",
-           "seed within 1% of final: iteration (time)", "our shrinkage", "our max_iter",
+           "seed within 1% of final: iteration (time)", "our alpha", "our max_iter",
            "our time (s)", "our error", "speed-up", "speed-up vs seed within 1%"]
 
 
@@ -262,7 +262,7 @@ def main():
     print("\n" + text_table(HEADERS, rows))
     notes = (
         "Held-out relative error on 10 fresh noise-free rows per cluster, cluster known; "
-        "`SmoothingBasisRegressor(n_basis=K, prior=None, shrinkage=..., cosine_weight=0.5, "
+        "`SmoothingBasisRegressor(n_basis=K, prior=None, alpha=..., cosine_weight=0.5, "
         "random_state=0, tol=0, max_iter=m)`, m increased through "
         f"{', '.join(map(str, SWEEP))} until its error is at most the seed's final error. "
         "Speed-up = seed time / our time (goal >= 100x); 'speed-up vs seed within 1%' uses "
@@ -271,7 +271,7 @@ def main():
         "the script (`--lr-trial`). "
         f"Best of {repeats} interleaved repeats at d=64; at d=384 the seed ran once and our "
         f"fits {repeats} time(s). Other rows of a problem: shrinkage values tried because "
-        "shrinkage 0 did not reach the seed's error."
+        "alpha 0 did not reach the seed's error."
     )
     report(args.output, "time-to-quality", "Time to the seed's quality",
            markdown_table(HEADERS, rows), quick=args.quick, command=command_line(),

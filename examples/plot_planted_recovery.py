@@ -8,7 +8,7 @@ of :func:`~sklearn_smoothbasis.datasets.make_multicluster_regression` maps its
 inputs with :math:`W_i = \\sum_k C_{ik} G_k`, a combination of ``n_basis``
 planted matrices, and adds Gaussian noise. We fit
 :class:`~sklearn_smoothbasis.SmoothingBasisRegressor` with the plain model of
-the proposal (no prior, no shrinkage, squared error only) and compare it with
+the proposal (no prior, no shrinkage toward it, squared error only) and compare it with
 two baselines: one unconstrained map per cluster
 (:class:`~sklearn_smoothbasis.IndependentProjectionRegressor`) and one map for
 all clusters (:class:`~sklearn_smoothbasis.SharedProjectionRegressor`).
@@ -83,7 +83,7 @@ print(
 # %%
 # Fitting the models
 # ------------------
-# ``prior=None``, ``shrinkage=0.0`` and ``cosine_weight=0.0`` select the plain
+# ``prior=None``, ``alpha=0.0`` and ``cosine_weight=0.0`` select the plain
 # least-squares model of the proposal. The default solver is L-BFGS on the
 # basis with the coefficients eliminated (re-solved exactly at every
 # evaluation). We also fit the proposal's gradient-descent scheme
@@ -95,7 +95,7 @@ print(
 params = {
     "n_basis": n_basis,
     "prior": None,
-    "shrinkage": 0.0,
+    "alpha": 0.0,
     "cosine_weight": 0.0,
     "random_state": 0,
 }

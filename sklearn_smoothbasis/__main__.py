@@ -119,7 +119,7 @@ def _fit(args):
         max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
     )["smoothing basis"]
     estimator, grid = space
-    fixed = {k: v for k, v in (("shrinkage", args.shrinkage), ("temperature", args.temperature))
+    fixed = {k: v for k, v in (("alpha", args.alpha), ("routing_temperature", args.routing_temperature))
              if v is not None}
     estimator.set_params(**fixed)
     if args.cv:
@@ -177,12 +177,12 @@ def build_parser():
     fit = commands.add_parser("fit", help="fit SmoothingBasisRegressor on a dataset and save it")
     fit.add_argument("--data", required=True, help=".npz (X, groups, A), dataset folder or .jsonl")
     fit.add_argument("--out", required=True, help="model file: .skops, or .pkl for pickle")
-    fit.add_argument("--shrinkage", type=_bounded(float, 0), default=None,
+    fit.add_argument("--alpha", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior (default: chosen "
-                          f"by --cv, else {defaults['shrinkage']})")
-    fit.add_argument("--temperature", type=_bounded(float, 0, strict=True), default=None,
+                          f"by --cv, else {defaults['alpha']})")
+    fit.add_argument("--routing-temperature", type=_bounded(float, 0, strict=True), default=None,
                      help="softmax temperature of the routing (default: chosen by --cv, "
-                          f"else {defaults['temperature']})")
+                          f"else {defaults['routing_temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
     common(fit)

@@ -70,7 +70,7 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
 
     _routing_constraints = {
         "routing": [StrOptions({"soft", "hard"})],
-        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "routing_temperature": [Interval(Real, 0, None, closed="neither")],
         "routing_shrinkage": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
     }
 
@@ -165,9 +165,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         return assigned
 
     def _routing_weights(self, X):
-        """Soft routing weights ``softmax(cos(L x, L c_i) / temperature)``, shape (m, N)."""
+        """Soft routing weights ``softmax(cos(L x, L c_i) / routing_temperature)``, shape (m, N)."""
         return softmax_routing_weights(
-            X, self.routing_centroids_, self.routing_transform_, self.temperature
+            X, self.routing_centroids_, self.routing_transform_, self.routing_temperature
         )
 
     def _route(self, X, assigned):

@@ -138,7 +138,7 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         How rows with an unknown cluster are predicted: a softmax mixture of the
         cluster maps over the cosine similarity to the cluster centroids, or the map
         of the nearest centroid.
-    temperature : float, default=0.1
+    routing_temperature : float, default=0.1
         Softmax temperature of soft routing.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
@@ -190,12 +190,12 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, method="ridge", *, alpha=1.0, routing="soft", temperature=0.1,
+    def __init__(self, method="ridge", *, alpha=1.0, routing="soft", routing_temperature=0.1,
                  routing_shrinkage=1.0, n_jobs=None):
         self.method = method
         self.alpha = alpha
         self.routing = routing
-        self.temperature = temperature
+        self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage
         self.n_jobs = n_jobs
 
@@ -234,14 +234,14 @@ class MultiHeadRegressor(ClusterRegressorMixin):
     """The multi-head router: a softmax-weighted mean of the clusters' mean targets.
 
     There is no map: a row predicts ``sum_i w_i mean(Y_i)`` with
-    ``w = softmax(cos(x, centroid_i) / temperature)``, or its own cluster's mean
+    ``w = softmax(cos(x, centroid_i) / routing_temperature)``, or its own cluster's mean
     target when its cluster is given.
 
     Parameters
     ----------
     routing : {"soft", "hard"}, default="soft"
         Softmax mixture of the clusters, or the nearest centroid only.
-    temperature : float, default=0.1
+    routing_temperature : float, default=0.1
         Softmax temperature.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
@@ -291,9 +291,9 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def __init__(self, *, routing="soft", temperature=0.1, routing_shrinkage=1.0):
+    def __init__(self, *, routing="soft", routing_temperature=0.1, routing_shrinkage=1.0):
         self.routing = routing
-        self.temperature = temperature
+        self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage
 
     def _fit_clusters(self, X, Y, starts):

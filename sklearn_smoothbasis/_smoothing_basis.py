@@ -52,7 +52,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
               + \lambda\big(1 - \cos(x_r W_i, y_r)\big)\Big]
               + s\,\lVert W_i - P \rVert_F^2\Big)
 
-    with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``shrinkage``. The
+    with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``alpha``. The
     penalty pulls every map toward the prior where a cluster has little data, which is
     what lets a few questions per cluster help without destroying what one map of all
     the data (the default ``prior="contrastive"``: a ridge map shrunk toward the
@@ -115,7 +115,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         whose cluster has other rows is predicted by the prior fitted without it,
         and the mean reciprocal rank of its own target among all targets is
         maximised. With one row per cluster it is 1.0.
-    shrinkage : float, default=1.0
+    alpha : float, default=1.0
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
@@ -127,7 +127,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in :math:`O(K d p + N d)` per
         row (plus :math:`d^2` for :math:`L x`); ``"hard"`` uses the nearest
         centroid's map.
-    temperature : float, default=0.03
+    routing_temperature : float, default=0.03
         Softmax temperature :math:`T` of soft routing.
     routing_shrinkage : float in (0, 1] or "auto", default="auto"
         Shrinkage :math:`\rho` toward the identity of the within-cluster covariance
@@ -160,7 +160,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     routing_transform_ : ndarray of shape (`n_features_in_`, `n_features_in_`) or None
         The whitening map :math:`L` of routing; None for plain cosine routing.
     routing_shrinkage_ : float
-        The shrinkage :math:`\rho` used (1.0 for plain cosine routing).
+        The alpha :math:`\rho` used (1.0 for plain cosine routing).
     routing_centroids_ : ndarray of shape (n_clusters, `n_features_in_`)
         :math:`L c_i` scaled to unit norm: what queries are compared with.
     prior_ : ndarray of shape (`n_features_in_`, `n_targets_`) or None
@@ -204,7 +204,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     >>> from sklearn_smoothbasis.datasets import make_multicluster_regression
     >>> X, Y, groups = make_multicluster_regression(
     ...     n_clusters=20, n_basis=2, n_features=8, n_targets=8, random_state=0)
-    >>> model = SmoothingBasisRegressor(n_basis=2, prior=None, shrinkage=0.0,
+    >>> model = SmoothingBasisRegressor(n_basis=2, prior=None, alpha=0.0,
     ...                                 cosine_weight=0.0, random_state=0)
     >>> model = model.fit(X, Y, groups=groups)
     >>> model.basis_.shape, model.coefficients_.shape
@@ -224,7 +224,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
         "prior": [StrOptions({"identity", "shared", "contrastive"}), "array-like", None],
         "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "shrinkage": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -244,9 +244,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         reorth_interval=10,
         prior="contrastive",
         prior_alpha="auto",
-        shrinkage=1.0,
+        alpha=1.0,
         routing="soft",
-        temperature=0.03,
+        routing_temperature=0.03,
         routing_shrinkage="auto",
         n_jobs=None,
         random_state=None,
@@ -262,9 +262,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         self.reorth_interval = reorth_interval
         self.prior = prior
         self.prior_alpha = prior_alpha
-        self.shrinkage = shrinkage
+        self.alpha = alpha
         self.routing = routing
-        self.temperature = temperature
+        self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -326,7 +326,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         counts = np.diff(starts)
         if self.init == "svd":
             mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
-            ridge = np.full(len(counts), self.shrinkage + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12))
+            ridge = np.full(len(counts), self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12))
             factors = ridge_factors(X, residual, starts, ridge)
         else:  # the proposal's per-cluster gradients, at the prior
             lam = self.cosine_weight
@@ -359,7 +359,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
                 parallel = stack.enter_context(Parallel(n_jobs=self.n_jobs, prefer="threads"))
                 stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
             objective = BasisObjective(
-                X, Y, base, starts, ClusterLoss(self.cosine_weight), self.shrinkage,
+                X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
                 chunk_starts, parallel,
             )
             basis, coef, n_iter, loss_curve, converged = fit_basis(

@@ -92,7 +92,7 @@ class _ChunkCoefficientProblem:
     last evaluation with gradients is kept, so the pass that follows a solve reuses it.
     """
 
-    def __init__(self, Z, base, Y, counts, gram, loss, shrinkage):
+    def __init__(self, Z, base, Y, counts, gram, loss, alpha):
         self.Z, self.base, self.Y = Z, base, Y
         self.counts = counts
         self.seg_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -100,7 +100,7 @@ class _ChunkCoefficientProblem:
         self.gram, self.loss = gram, loss
         # The penalty s ||W_i - P||^2 is added to the *sum* of the cluster's row
         # losses (a ridge of strength s), so relative to its mean it is s / n_i.
-        self.shrink = (shrinkage / counts).astype(Z.dtype)
+        self.shrink = (alpha / counts).astype(Z.dtype)
         self._ZZ = None
         self._last = None
 
@@ -142,7 +142,7 @@ class _ChunkCoefficientProblem:
         return self.evaluate(coef)[1]
 
     def least_squares(self):
-        """Minimiser of the squared-error part plus the shrinkage penalty."""
+        """Minimiser of the squared-error part plus the alpha penalty."""
         target = self.Y if self.base is None else self.Y - self.base
         M = self._cluster_mean(self.ZZ)
         b = self._cluster_mean(np.matmul(self.Z, target[:, :, None])[:, :, 0])
@@ -207,12 +207,12 @@ class _ChunkCoefficientProblem:
         return values, pred, row_grad
 
 
-def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, shrinkage, n_clusters,
+def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_clusters,
                 solve, need_grad):
     """One chunk of clusters: optional coefficient step, objective part, basis gradient."""
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
-    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, shrinkage)
+    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, alpha)
     coef = coef.astype(X.dtype, copy=False)
     if solve:
         coef = problem.solve(coef).astype(X.dtype, copy=False)
@@ -240,19 +240,19 @@ class BasisObjective:
     starts : ndarray of shape (N + 1,)
         Row offsets of the clusters.
     loss : ClusterLoss
-    shrinkage : float
+    alpha : float
     chunk_starts : ndarray
         Cluster offsets of the chunks (``0 = chunk_starts[0] < ... = N``).
     parallel : callable or None
         A ``joblib.Parallel`` instance, or ``None`` for a plain loop.
     """
 
-    def __init__(self, X, Y, base, starts, loss, shrinkage, chunk_starts, parallel=None):
+    def __init__(self, X, Y, base, starts, loss, alpha, chunk_starts, parallel=None):
         self.X, self.Y, self.base = X, Y, base
         self.starts = starts
         self.counts = np.diff(starts)
         self.n_clusters = len(self.counts)
-        self.loss, self.shrinkage = loss, shrinkage
+        self.loss, self.alpha = loss, alpha
         self.chunk_starts = chunk_starts
         self.parallel = parallel
         lam = loss.cosine_weight
@@ -266,7 +266,7 @@ class BasisObjective:
         """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` fixed."""
         coef = coef.astype(np.float64)
         data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
-        penalty = 2 * self.shrinkage * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
+        penalty = 2 * self.alpha * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
 
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
@@ -281,7 +281,7 @@ class BasisObjective:
             base = None if self.base is None else self.base[r0:r1]
             tasks.append(delayed(_chunk_pass)(
                 self.X[r0:r1], self.Y[r0:r1], base, self.counts[c0:c1], mat,
-                coef[c0:c1], gram, self.loss, self.shrinkage, self.n_clusters,
+                coef[c0:c1], gram, self.loss, self.alpha, self.n_clusters,
                 solve, need_grad,
             ))
         if self.parallel is None:
@@ -296,8 +296,8 @@ class BasisObjective:
         for r in results[1:]:
             grad_mat = grad_mat + r[2]
         grad = np.ascontiguousarray(grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2))
-        if self.shrinkage > 0:
-            penalty = (2 * self.shrinkage / self.n_clusters) * (
+        if self.alpha > 0:
+            penalty = (2 * self.alpha / self.n_clusters) * (
                 coef.T @ (coef / self.counts[:, None].astype(coef.dtype))
             )
             grad += (penalty.astype(basis.dtype) @ flat).reshape(basis.shape)

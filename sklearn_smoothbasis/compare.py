@@ -172,8 +172,8 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
     and every baseline that routes also chooses between plain cosine routing and
     routing whitened by the within-cluster covariance (``routing_shrinkage`` 1.0 or
     ``"auto"``): 32 candidates for the independent maps, 16 for the multi-head
-    router, 7 for the shared map. The smoothing basis gets 8, ``shrinkage`` and
-    ``temperature`` (16 when the cosine weight is tuned too); its prior's strength and
+    router, 7 for the shared map. The smoothing basis gets 8, ``alpha`` and
+    ``routing_temperature`` (16 when the cosine weight is tuned too); its prior's strength and
     its routing's shrinkage are chosen inside ``fit`` (``prior_alpha="auto"``,
     ``routing_shrinkage="auto"``). Tuning those too (32 candidates, the grid before
     ``prior_alpha="auto"``) picked no better on held-out questions, at four times the
@@ -195,7 +195,7 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
         spaces["zero-shot cosine"] = (SharedProjectionRegressor(method="identity"), {})
     spaces["multi-head router"] = (
         MultiHeadRegressor(),
-        {"temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5],
+        {"routing_temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5],
          "routing_shrinkage": routing_shrinkages},
     )
     spaces["shared ridge map"] = (
@@ -203,15 +203,15 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
     )
     spaces["independent ridge maps"] = (
         IndependentProjectionRegressor(method="ridge"),
-        {"alpha": [0.01, 0.1, 1.0, 10.0], "temperature": temperatures,
+        {"alpha": [0.01, 0.1, 1.0, 10.0], "routing_temperature": temperatures,
          "routing_shrinkage": routing_shrinkages},
     )
     spaces["smoothing basis"] = (
         SmoothingBasisRegressor(n_basis=n_basis, max_iter=max_iter, random_state=random_state,
                                 cosine_weight=0.5 if cosine_weight is None else cosine_weight),
         {
-            "shrinkage": [0.1, 0.3, 1.0, 3.0],
-            "temperature": [0.03, 0.1],
+            "alpha": [0.1, 0.3, 1.0, 3.0],
+            "routing_temperature": [0.03, 0.1],
             **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),
         },
     )

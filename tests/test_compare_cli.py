@@ -99,8 +99,8 @@ def test_compare_retrieval_scores_every_method():
     train, test = retrieval_split(groups, n_train=3, random_state=0)
     spaces = {
         "zero-shot": (SharedProjectionRegressor(method="identity"), {}),
-        "router": (MultiHeadRegressor(), {"temperature": [0.05, 0.5]}),
-        "basis": (SmoothingBasisRegressor(max_iter=5, random_state=0), {"shrinkage": [0.1, 1.0]}),
+        "router": (MultiHeadRegressor(), {"routing_temperature": [0.05, 0.5]}),
+        "basis": (SmoothingBasisRegressor(max_iter=5, random_state=0), {"alpha": [0.1, 1.0]}),
     }
     rows = compare_retrieval(X[train], groups[train], X[test], groups[test], answers,
                              spaces=spaces, cv=3)
@@ -108,7 +108,7 @@ def test_compare_retrieval_scores_every_method():
     for row in rows:
         assert 0 <= row["recall_at_1"] <= row["mrr"] <= 1
         assert np.isfinite(row["mean_cosine"]) and row["fit_seconds"] >= 0
-    assert set(rows[1]["params"]) == {"temperature"}
+    assert set(rows[1]["params"]) == {"routing_temperature"}
     table = format_table(rows)
     assert "Recall@1" in table and "zero-shot" in table
     assert format_table(rows, markdown=True).startswith("| method")
@@ -155,11 +155,11 @@ def test_cli_fit_saves_a_usable_model(tmp_path, capsys):
     X, groups = _write_npz(tmp_path / "clusters.npz")
     out = tmp_path / "model.pkl"
     main(["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
-          "--iterations", "3", "--shrinkage", "0.5", "--temperature", "0.1"])
+          "--iterations", "3", "--alpha", "0.5", "--routing-temperature", "0.1"])
     assert "saved SmoothingBasisRegressor" in capsys.readouterr().out
     with open(out, "rb") as f:
         model = pickle.load(f)
-    assert model.shrinkage == 0.5 and len(model.clusters_) == 12
+    assert model.alpha == 0.5 and len(model.clusters_) == 12
     assert model.predict(X.astype(np.float32)).shape == X.shape
 
 
@@ -200,10 +200,10 @@ def test_cli_fit_checks_the_output_folder_before_fitting(tmp_path):
     (["compare", "--iterations", "x"], "--iterations: expected an integer >= 1, got 'x'"),
     (["compare", "--cosine-weight", "2"], r"--cosine-weight: expected a number in \[0, 1\]"),
     (["compare", "--seed", "-1"], "--seed: expected an integer in"),
-    (["fit", "--data", "d.npz", "--out", "m.pkl", "--temperature", "0"],
-     "--temperature: expected a number > 0"),
-    (["fit", "--data", "d.npz", "--out", "m.pkl", "--shrinkage", "-1"],
-     "--shrinkage: expected a number >= 0"),
+    (["fit", "--data", "d.npz", "--out", "m.pkl", "--routing-temperature", "0"],
+     "--routing-temperature: expected a number > 0"),
+    (["fit", "--data", "d.npz", "--out", "m.pkl", "--alpha", "-1"],
+     "--alpha: expected a number >= 0"),
 ])
 def test_cli_rejects_invalid_arguments_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

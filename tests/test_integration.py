@@ -59,7 +59,7 @@ def test_grid_search_on_the_dask_backend(data):
     pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
     X, Y, groups = data
-    grid = {"shrinkage": [0.1, 1.0], "temperature": [0.05, 0.5]}
+    grid = {"alpha": [0.1, 1.0], "routing_temperature": [0.05, 0.5]}
     search = GridSearchCV(SmoothingBasisRegressor(max_iter=5, random_state=0), grid,
                           cv=ClusterStratifiedKFold(3), n_jobs=2)
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,

@@ -13,9 +13,9 @@ from sklearn_smoothbasis._solvers import (
 )
 
 LOSS_PARTS = pytest.mark.parametrize(
-    "cosine_weight, shrinkage",
+    "cosine_weight, alpha",
     [(0.0, 0.0), (1.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.7, 0.3)],
-    ids=["mse", "cosine", "mixed", "mse+shrinkage", "mixed+shrinkage"],
+    ids=["mse", "cosine", "mixed", "mse+alpha", "mixed+alpha"],
 )
 
 
@@ -65,10 +65,10 @@ def test_row_loss_zero_prediction_is_finite():
 
 @LOSS_PARTS
 @pytest.mark.parametrize("with_prior", [True, False], ids=["prior", "no-prior"])
-def test_basis_gradient(cosine_weight, shrinkage, with_prior, seed):
+def test_basis_gradient(cosine_weight, alpha, with_prior, seed):
     X, Y, base, starts, basis, coef = _problem(seed, with_prior=with_prior)
     chunk_starts = np.array([0, 2, len(starts) - 1])  # two chunks: sums across chunks
-    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), shrinkage,
+    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), alpha,
                                chunk_starts)
     _, _, grad = objective(basis, coef, solve=False)
     numerical = _numerical_gradient(
@@ -78,13 +78,13 @@ def test_basis_gradient(cosine_weight, shrinkage, with_prior, seed):
 
 
 @LOSS_PARTS
-def test_coefficient_gradient(cosine_weight, shrinkage, seed):
+def test_coefficient_gradient(cosine_weight, alpha, seed):
     X, Y, base, starts, basis, coef = _problem(seed)
     K = basis.shape[0]
     flat = basis.reshape(K, -1)
     problem = _ChunkCoefficientProblem(
         design(X, basis_matrix(basis), K), base, Y, np.diff(starts), flat @ flat.T,
-        ClusterLoss(cosine_weight), shrinkage,
+        ClusterLoss(cosine_weight), alpha,
     )
     grad = problem.gradient(coef)
     numerical = _numerical_gradient(lambda C: problem.values(C).sum(), coef)
@@ -92,10 +92,10 @@ def test_coefficient_gradient(cosine_weight, shrinkage, seed):
 
 
 @LOSS_PARTS
-def test_objective_matches_definition(cosine_weight, shrinkage, seed):
+def test_objective_matches_definition(cosine_weight, alpha, seed):
     """J is the mean over clusters of (summed row loss + penalty) / cluster size."""
     X, Y, base, starts, basis, coef = _problem(seed)
-    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), shrinkage,
+    objective = BasisObjective(X, Y, base, starts, ClusterLoss(cosine_weight), alpha,
                                np.array([0, len(starts) - 1]))
     value = objective(basis, coef, solve=False, need_grad=False)[0]
     loss = ClusterLoss(cosine_weight)
@@ -105,7 +105,7 @@ def test_objective_matches_definition(cosine_weight, shrinkage, seed):
         correction = np.einsum("k,kdp->dp", coef[i], basis)
         pred = base[rows] + X[rows] @ correction
         rows_loss = loss.row_values(pred, Y[rows])
-        expected.append((rows_loss.sum() + shrinkage * np.sum(correction**2)) / len(rows_loss))
+        expected.append((rows_loss.sum() + alpha * np.sum(correction**2)) / len(rows_loss))
     assert value == pytest.approx(np.mean(expected), rel=1e-12)
 
 

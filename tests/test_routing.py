@@ -79,7 +79,7 @@ def test_transform_whitens_the_shrunk_within_cluster_covariance(shrinkage, dtype
 
 def test_soft_routing_uses_the_whitened_cosine():
     X, Y, groups, _, _ = _paraphrase_clusters()
-    model = MultiHeadRegressor(temperature=0.2, routing_shrinkage=0.3).fit(X, Y, groups)
+    model = MultiHeadRegressor(routing_temperature=0.2, routing_shrinkage=0.3).fit(X, Y, groups)
     # Recompute L from its definition, independently of the package's eigh route.
     residuals = X - model.centroids_[groups]
     scatter = residuals.T @ residuals / (len(X) - 20)

@@ -21,7 +21,7 @@ from sklearn_smoothbasis import (
 from sklearn_smoothbasis.datasets import make_multicluster_regression
 from sklearn_smoothbasis.model_selection import ClusterStratifiedKFold
 
-PLAIN = dict(prior=None, shrinkage=0.0, cosine_weight=0.0)
+PLAIN = dict(prior=None, alpha=0.0, cosine_weight=0.0)
 
 
 def _relative_error(Y_pred, Y):
@@ -61,13 +61,13 @@ def test_planted_truth_recovery(planted):
 
 def test_one_cluster_matches_shared_ridge():
     X, Y, _ = _small(n_clusters=1, rows_per_cluster=30)
-    shrinkage = 0.05
+    alpha = 0.05
     model = SmoothingBasisRegressor(
-        n_basis=1, prior=None, shrinkage=shrinkage, cosine_weight=0.0, tol=1e-14,
+        n_basis=1, prior=None, alpha=alpha, cosine_weight=0.0, tol=1e-14,
         max_iter=500,
     ).fit(X, Y, groups=np.zeros(len(X)))
     # shrinkage is a ridge penalty on the cluster's summed squared error: Ridge's alpha.
-    shared = SharedProjectionRegressor(method="ridge", alpha=shrinkage).fit(X, Y)
+    shared = SharedProjectionRegressor(method="ridge", alpha=alpha).fit(X, Y)
     np.testing.assert_allclose(_maps(model)[0], shared.coef_, rtol=1e-5, atol=1e-6)
 
 
@@ -90,7 +90,7 @@ def test_objective_never_increases(solver, cosine_weight, init, seed):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = SmoothingBasisRegressor(
             n_basis=2, solver=solver, cosine_weight=cosine_weight, init=init,
-            shrinkage=0.01, max_iter=40, reorth_interval=3, random_state=seed,
+            alpha=0.01, max_iter=40, reorth_interval=3, random_state=seed,
         ).fit(X, Y, groups)
     curve = np.array(model.loss_curve_)
     assert len(curve) == model.n_iter_
@@ -100,7 +100,7 @@ def test_objective_never_increases(solver, cosine_weight, init, seed):
 
 def test_solvers_reach_the_same_objective():
     X, Y, groups = _small(noise=0.05)
-    common = dict(n_basis=2, cosine_weight=0.3, shrinkage=0.01, tol=1e-10, random_state=0)
+    common = dict(n_basis=2, cosine_weight=0.3, alpha=0.01, tol=1e-10, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         lbfgs = SmoothingBasisRegressor(solver="lbfgs", max_iter=500, **common).fit(X, Y, groups)
@@ -168,9 +168,9 @@ def test_square_shared_prior_is_shrunk_toward_the_identity():
 
 def test_large_shrinkage_returns_the_prior():
     X, Y, groups = _small(n_targets=6)
-    model = SmoothingBasisRegressor(shrinkage=1e8).fit(X, Y, groups)
+    model = SmoothingBasisRegressor(alpha=1e8).fit(X, Y, groups)
     np.testing.assert_allclose(model.predict(X, groups=groups), X @ model.prior_, atol=1e-5)
-    identity = SmoothingBasisRegressor(prior="identity", shrinkage=1e8).fit(X, Y, groups)
+    identity = SmoothingBasisRegressor(prior="identity", alpha=1e8).fit(X, Y, groups)
     np.testing.assert_allclose(identity.predict(X, groups=groups), X, atol=1e-5)
 
 
@@ -180,7 +180,7 @@ def test_large_shrinkage_returns_the_prior():
 def test_soft_routing_is_the_softmax_mixture_of_cluster_maps():
     X, Y, groups = _small()
     model = SmoothingBasisRegressor(
-        temperature=0.3, routing_shrinkage=1.0, random_state=0
+        routing_temperature=0.3, routing_shrinkage=1.0, random_state=0
     ).fit(X, Y, groups)
     X_new = np.random.RandomState(5).standard_normal((7, X.shape[1]))
     unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
