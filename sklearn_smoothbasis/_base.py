@@ -7,7 +7,7 @@ and for rows that are a softmax mixture of clusters).
 
 import warnings
 from abc import abstractmethod
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
@@ -15,8 +15,9 @@ from sklearn.metrics import r2_score
 from sklearn.utils import gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._ranking import RetrievalResult, top_k_cosine, unit_rows
 from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
 
 
@@ -201,6 +202,11 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        Y_pred = self._predict_validated(X, groups)
+        return Y_pred.ravel() if self._y_1d else Y_pred
+
+    def _predict_validated(self, X, groups):
+        """Predictions of shape (n_samples, n_targets) of validated rows."""
         n_rows = X.shape[0]
         Y_pred = np.empty((n_rows, self.n_targets_), dtype=X.dtype)
         if not self._uses_clusters:
@@ -218,7 +224,99 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
                     out[hard_rows] = self._predict_hard(X[rows][hard_rows], chunk[hard_rows])
                 if soft_rows.size:
                     out[soft_rows] = self._predict_soft(X[rows][soft_rows], weights)
-        return Y_pred.ravel() if self._y_1d else Y_pred
+        return Y_pred
+
+    def retrieve(self, X, answers, *, k=1, groups=None):
+        """Indices of the ``k`` answers nearest each row's prediction, and their cosines.
+
+        Each row of ``X`` is predicted as by :meth:`predict` (routed when its
+        cluster is unknown) and the rows of ``answers`` are ranked by their cosine
+        similarity to the prediction,
+
+        .. math::
+
+            s_j = \\frac{\\hat y^\\top a_j}{\\lVert \\hat y \\rVert\\,
+            \\lVert a_j \\rVert} \\quad (0 \\text{ when a norm is } 0),
+
+        from the largest to the smallest. The ranking is exact (every answer is
+        scored). **Ties are broken by index**: among answers with equal similarity
+        the one with the smaller row index ranks first, so duplicate answer rows
+        appear next to each other, the first copy first.
+
+        Rows are processed in batches whose extra memory (predictions, one row of
+        similarities per query and the bookkeeping of the top ``k``) stays within
+        ``sklearn.get_config()["working_memory"]``, counted in the real item size;
+        one copy of ``answers`` scaled to unit norm is kept for the whole call.
+        Similarities are computed in the dtype of ``X`` (float32 stays float32).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Queries (question embeddings).
+        answers : array-like of shape (n_answers, n_targets)
+            Candidate answer embeddings, in the target space of the model.
+        k : int, default=1
+            Number of answers returned per row, ``1 <= k <= n_answers``.
+        groups : array-like of shape (n_samples,), default=None
+            Cluster label of each row, as in :meth:`predict`; ``None`` routes
+            every row.
+
+        Returns
+        -------
+        result : RetrievalResult
+            A named tuple ``(indices, similarities)``: ``indices`` of shape
+            ``(n_samples, k)`` (rows of ``answers``, best first) and
+            ``similarities`` of shape ``(n_samples, k)``, non-increasing along each
+            row. The metrics of :mod:`sklearn_smoothbasis.metrics` accept it in
+            place of predictions, with the index of each row's own answer as the
+            truth.
+
+        Examples
+        --------
+        >>> from sklearn_smoothbasis import SharedProjectionRegressor
+        >>> from sklearn_smoothbasis.metrics import recall_at_k
+        >>> X = [[1.0, 0.0], [0.0, 1.0], [1.0, 0.2]]
+        >>> answers = [[0.0, 1.0], [1.0, 0.0]]
+        >>> model = SharedProjectionRegressor(method="identity").fit(X, X)
+        >>> indices, similarities = model.retrieve(X, answers, k=2)
+        >>> indices.tolist()
+        [[1, 0], [0, 1], [1, 0]]
+        >>> recall_at_k([1, 0, 1], model.retrieve(X, answers))
+        1.0
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        answers = check_array(answers, dtype=[np.float64, np.float32], input_name="answers")
+        if answers.shape[1] != self.n_targets_:
+            raise ValueError(
+                f"answers has {answers.shape[1]} columns but the model predicts "
+                f"{self.n_targets_} targets; answers must be embeddings in the model's "
+                "target space."
+            )
+        n_answers = answers.shape[0]
+        if not isinstance(k, Integral) or isinstance(k, bool) or not 1 <= k <= n_answers:
+            raise ValueError(
+                f"k must be an integer between 1 and the number of answers "
+                f"({n_answers}); got {k!r}."
+            )
+        n_rows = X.shape[0]
+        if groups is not None:
+            groups = _check_groups(groups, n_rows, "retrieve")
+        answers_unit = unit_rows(answers.astype(X.dtype, copy=False))
+        # Per row: the prediction and its unit copy (2 p), the similarities, their
+        # negation, the partition's indices and a mask, and a stable sort of a tied
+        # row (n_answers * (3 itemsize + 17)), plus predict's own routing buffers.
+        itemsize = X.itemsize
+        row_bytes = (
+            2 * self.n_targets_ * itemsize + n_answers * (3 * itemsize + 17)
+            + itemsize * (len(self.clusters_) + self.n_targets_ + 2 * X.shape[1])
+        )
+        indices = np.empty((n_rows, k), dtype=np.intp)
+        similarities = np.empty((n_rows, k), dtype=X.dtype)
+        for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
+            Y_pred = self._predict_validated(X[rows], None if groups is None else groups[rows])
+            indices[rows], similarities[rows] = top_k_cosine(Y_pred, answers_unit, k)
+        return RetrievalResult(indices, similarities)
 
     @abstractmethod
     def _predict_hard(self, X, clusters):

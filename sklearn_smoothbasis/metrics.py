@@ -9,12 +9,20 @@ below rank against the distinct targets of the test fold when used in
 cross-validation. A scorer calls ``estimator.predict(X)`` without ``groups``:
 the estimator has to route each query itself, which is the retrieval setting.
 
+The ranking metrics also accept what an estimator's ``retrieve`` returns in place
+of ``Y_pred``; ``Y_true`` is then the index of each row's own answer among the
+answers that were ranked, so evaluating a model is one line::
+
+    recall_at_k(answer_index, model.retrieve(X_test, answers, k=5), k=5)
+
 Conventions
 -----------
 * The cosine similarity involving a zero-norm row is defined as 0.
 * Ties count against the row: the rank of the own target is the number of
   candidates whose similarity is greater than **or equal to** its own
   similarity. A constant prediction therefore ranks every target last.
+  (A ``retrieve`` result is ranked already, ties broken by index: the rank is the
+  own answer's position in it.)
 """
 
 import numbers
@@ -23,6 +31,8 @@ import numpy as np
 from sklearn import get_config
 from sklearn.metrics import make_scorer
 from sklearn.utils import check_array, check_consistent_length, gen_batches
+
+from ._ranking import RetrievalResult
 
 __all__ = [
     "recall_at_k",
@@ -125,6 +135,44 @@ def _ranks_of_targets(Y_pred, candidates, target):
     return ranks
 
 
+def _retrieved_ranks(answer_index, retrieved, candidates):
+    """1-based position of each row's own answer in a ``retrieve`` result, ``inf``
+    when it is not among the retrieved answers."""
+    if candidates is not None:
+        raise ValueError(
+            "candidates cannot be given with a retrieve result: the answers were "
+            "ranked by retrieve already."
+        )
+    indices = np.asarray(retrieved.indices)
+    if indices.ndim != 2 or indices.dtype.kind not in "iu":
+        raise ValueError(
+            "The indices of a retrieve result must be a 2-D integer array; got "
+            f"dtype {indices.dtype} and shape {indices.shape}."
+        )
+    answer_index = np.asarray(answer_index)
+    if answer_index.ndim != 1 or answer_index.dtype.kind not in "iu":
+        raise ValueError(
+            "With a retrieve result, Y_true must be the index of each row's own "
+            "answer among the ranked answers: a 1-D integer array; got dtype "
+            f"{answer_index.dtype} and shape {answer_index.shape}."
+        )
+    if answer_index.shape[0] != indices.shape[0]:
+        raise ValueError(
+            f"Y_true has {answer_index.shape[0]} answer indices but the retrieve "
+            f"result has {indices.shape[0]} rows; they must have the same length."
+        )
+    hit = indices == answer_index[:, None]
+    position = np.argmax(hit, axis=1) + 1.0
+    position[~hit.any(axis=1)] = np.inf
+    return position
+
+
+def _ranks(Y_true, Y_pred, candidates):
+    if isinstance(Y_pred, RetrievalResult):
+        return _retrieved_ranks(Y_true, Y_pred, candidates)
+    return _true_ranks(Y_true, Y_pred, candidates)
+
+
 def recall_at_k(Y_true, Y_pred, *, candidates=None, k=1):
     """Fraction of rows whose own target is among the top ``k`` candidates.
 
@@ -134,13 +182,16 @@ def recall_at_k(Y_true, Y_pred, *, candidates=None, k=1):
 
     Parameters
     ----------
-    Y_true : array-like of shape (n_samples, n_features)
-        True answer embeddings.
-    Y_pred : array-like of shape (n_samples, n_features)
-        Predicted answer embeddings.
+    Y_true : array-like of shape (n_samples, n_features) or (n_samples,)
+        True answer embeddings; with a ``retrieve`` result, the integer index of
+        each row's own answer among the ranked answers.
+    Y_pred : array-like of shape (n_samples, n_features) or RetrievalResult
+        Predicted answer embeddings, or what an estimator's ``retrieve`` returned
+        (it must hold at least ``k`` answers per row).
     candidates : array-like of shape (n_candidates, n_features), default=None
         Distinct candidate embeddings; every row of ``Y_true`` must equal one
-        of them. Defaults to the distinct rows of ``Y_true``.
+        of them. Defaults to the distinct rows of ``Y_true``. Not used with a
+        ``retrieve`` result.
     k : int, default=1
         Number of top-ranked candidates that count as a hit.
 
@@ -161,7 +212,12 @@ def recall_at_k(Y_true, Y_pred, *, candidates=None, k=1):
     """
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
         raise ValueError(f"k must be an integer >= 1; got {k!r}.")
-    return float(np.mean(_true_ranks(Y_true, Y_pred, candidates) <= k))
+    if isinstance(Y_pred, RetrievalResult) and np.shape(Y_pred.indices)[-1] < k:
+        raise ValueError(
+            f"recall_at_k with k={k} needs a retrieve result with at least {k} "
+            f"answers per row; it has {np.shape(Y_pred.indices)[-1]}."
+        )
+    return float(np.mean(_ranks(Y_true, Y_pred, candidates) <= k))
 
 
 def mean_reciprocal_rank(Y_true, Y_pred, *, candidates=None):
@@ -171,18 +227,22 @@ def mean_reciprocal_rank(Y_true, Y_pred, *, candidates=None):
 
     Parameters
     ----------
-    Y_true : array-like of shape (n_samples, n_features)
-        True answer embeddings.
-    Y_pred : array-like of shape (n_samples, n_features)
-        Predicted answer embeddings.
+    Y_true : array-like of shape (n_samples, n_features) or (n_samples,)
+        True answer embeddings; with a ``retrieve`` result, the integer index of
+        each row's own answer among the ranked answers.
+    Y_pred : array-like of shape (n_samples, n_features) or RetrievalResult
+        Predicted answer embeddings, or what an estimator's ``retrieve`` returned.
+        A row whose own answer is not among the retrieved ones counts ``0``
+        (the mean reciprocal rank at the ``k`` of ``retrieve``; equal to the full
+        one when ``k`` is the number of answers).
     candidates : array-like of shape (n_candidates, n_features), default=None
         Distinct candidate embeddings; defaults to the distinct rows of
-        ``Y_true``.
+        ``Y_true``. Not used with a ``retrieve`` result.
 
     Returns
     -------
     float
-        Mean reciprocal rank, in (0, 1].
+        Mean reciprocal rank, in [0, 1].
 
     Examples
     --------
@@ -192,7 +252,7 @@ def mean_reciprocal_rank(Y_true, Y_pred, *, candidates=None):
     >>> float(mean_reciprocal_rank(Y_true, Y_pred))
     0.75
     """
-    return float(np.mean(1.0 / _true_ranks(Y_true, Y_pred, candidates)))
+    return float(np.mean(1.0 / _ranks(Y_true, Y_pred, candidates)))
 
 
 def mean_cosine_similarity(Y_true, Y_pred):
