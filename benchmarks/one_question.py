@@ -42,7 +42,7 @@ from sklearn_smoothbasis import (
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
 )
-from sklearn_smoothbasis._baselines import shared_map
+from sklearn_smoothbasis._linalg import linear_map
 from sklearn_smoothbasis.compare import search_spaces, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
@@ -99,7 +99,7 @@ def ceiling(X_train, g_train, X_test, g_test, answers):
         params = dict(setting)
         toward_identity, alpha = params.pop("toward_identity"), params.pop("prior_alpha")
         center = np.eye(X_train.shape[1], dtype=X_train.dtype) if toward_identity else None
-        prior = shared_map(X_train, Y_train, "ridge", alpha, center=center)
+        prior = linear_map(X_train, Y_train, "ridge", alpha, center=center)
         model = SmoothingBasisRegressor(prior=prior, random_state=0, **params)
         model.fit(X_train, Y_train, groups=g_train)
         recalls.append(recall_at_k(answers[g_test], model.predict(X_test), candidates=answers))

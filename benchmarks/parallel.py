@@ -42,6 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
+from sklearn_smoothbasis._linalg import cluster_starts
 
 N, QUICK_N, D, K = 1000, 300, 384, 8
 TARGET_CHUNKS = 8
@@ -69,7 +70,7 @@ def main():
     small_wm = working_memory_for(X.shape[0], X.itemsize, TARGET_CHUNKS)
 
     def n_chunks(wm):
-        starts = np.concatenate(([0], np.cumsum(np.bincount(g))))
+        starts = cluster_starts(np.bincount(g))
         with sklearn.config_context(working_memory=wm):
             return len(SmoothingBasisRegressor()._chunk_starts(starts, K, D, X.itemsize)) - 1
 

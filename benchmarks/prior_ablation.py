@@ -34,6 +34,7 @@ from sklearn_smoothbasis._prior import (
     contrastive_map,
     ridge_prior,
 )
+from sklearn_smoothbasis._linalg import sort_by_cluster
 from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
@@ -47,10 +48,8 @@ PENALTIES = [1e-4, 1e-3, 1e-2]
 
 def contrastive_prior(X, Y, groups, temperature, penalty):
     """The prior ``SmoothingBasisRegressor()`` fits, with the contrastive constants given."""
-    labels = np.unique(groups, return_inverse=True)[1]
-    order = np.argsort(labels, kind="stable")
+    order, starts = sort_by_cluster(np.unique(groups, return_inverse=True)[1])
     X, Y = X[order], Y[order]
-    starts = np.concatenate(([0], np.cumsum(np.bincount(labels))))
     ridge, _ = ridge_prior(X, Y, starts)
     return contrastive_map(X, Y, ridge, temperature=temperature, penalty=penalty)[0]
 

@@ -25,6 +25,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 
+from sklearn_smoothbasis._linalg import unit_rows
 from sklearn_smoothbasis.compare import (
     compare_retrieval,
     format_table,
@@ -77,7 +78,7 @@ def _ceiling(spaces, X_train, g_train, X_test, g_test, answers):
     held-out questions that at least one candidate of any method retrieves.
     """
     best, hit_any = {}, np.zeros(len(g_test), dtype=bool)
-    unit_answers = answers / np.linalg.norm(answers, axis=1, keepdims=True)
+    unit_answers = unit_rows(answers)
     for method, (estimator, grid) in spaces.items():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)

@@ -17,7 +17,8 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._ranking import RetrievalResult, top_k_cosine, unit_rows
+from ._linalg import cluster_means, sort_by_cluster, unit_rows
+from ._ranking import RetrievalResult, top_k_cosine
 from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
 
 
@@ -130,11 +131,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         X, Y = self._validate_fit_data(X, y)
         clusters, labels = self._encode_fit_groups(groups, X.shape[0])
         self.clusters_ = clusters
-        order = np.argsort(labels, kind="stable")
-        counts = np.bincount(labels, minlength=len(clusters))
-        starts = np.concatenate(([0], np.cumsum(counts)))
+        order, starts = sort_by_cluster(labels, len(clusters))
         X_sorted, Y_sorted = X[order], Y[order]
-        self.centroids_ = np.add.reduceat(X_sorted, starts[:-1], axis=0) / counts[:, None].astype(X.dtype)
+        self.centroids_ = cluster_means(X_sorted, starts)
         if self._uses_clusters:
             self.routing_transform_, self.routing_shrinkage_ = within_cluster_whitening(
                 X_sorted, self.centroids_, starts, self.routing_shrinkage

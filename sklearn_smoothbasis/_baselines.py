@@ -8,47 +8,18 @@ from sklearn.utils import gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterRegressorMixin
-
-
-def _ridge_map(X, Y, alpha):
-    """``argmin ||X W - Y||^2 + alpha ||W||^2``, in dual form when rows are fewer."""
-    n, d = X.shape
-    if n <= d:
-        kernel = X @ X.T + alpha * np.eye(n, dtype=X.dtype)
-        return X.T @ np.linalg.solve(kernel, Y)
-    return np.linalg.solve(X.T @ X + alpha * np.eye(d, dtype=X.dtype), X.T @ Y)
-
-
-def _procrustes_map(X, Y):
-    """Orthogonal Procrustes: the (semi-)orthogonal ``W`` closest to mapping X onto Y."""
-    U, _, Vt = np.linalg.svd(X.T @ Y, full_matrices=False)
-    return U @ Vt
-
-
-def shared_map(X, Y, method, alpha, center=None):
-    """One ``d x p`` map fitted on all rows by ``method``.
-
-    With ``center``, the ridge map is shrunk toward that map instead of toward zero:
-    ``center + argmin ||X W - (Y - X center)||^2 + alpha ||W||^2``.
-    """
-    if center is not None:
-        return center + shared_map(X, Y - X @ center, method, alpha)
-    if method == "identity":
-        return np.eye(X.shape[1], Y.shape[1], dtype=X.dtype)
-    if method == "pinv":
-        return np.linalg.pinv(X) @ Y
-    if method == "procrustes":
-        return _procrustes_map(X, Y)
-    return _ridge_map(X, Y, alpha)
+from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 
 
 def _maps_of_clusters(X, Y, starts, method, alpha):
     """Independent maps of consecutive clusters (rows ``starts[0]:starts[-1]``)."""
-    maps = np.empty((len(starts) - 1, X.shape[1], Y.shape[1]), dtype=X.dtype)
-    for i in range(len(starts) - 1):
-        rows = slice(starts[i] - starts[0], starts[i + 1] - starts[0])
-        maps[i] = shared_map(X[rows], Y[rows], method, alpha)
-    return maps
+    starts = starts - starts[0]
+    if method == "ridge":
+        return cluster_ridge_maps(X, Y, starts, alpha)
+    return np.stack([
+        linear_map(X[start:stop], Y[start:stop], method)
+        for start, stop in zip(starts[:-1], starts[1:])
+    ])
 
 
 def _check_square(method, n_features, n_targets):
@@ -117,7 +88,7 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
 
     def _fit_clusters(self, X, Y, starts):
         _check_square(self.method, X.shape[1], Y.shape[1])
-        self.coef_ = shared_map(X, Y, self.method, self.alpha)
+        self.coef_ = linear_map(X, Y, self.method, self.alpha)
 
     def _predict_hard(self, X, clusters):
         return X @ self.coef_
@@ -297,8 +268,7 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         self.routing_shrinkage = routing_shrinkage
 
     def _fit_clusters(self, X, Y, starts):
-        counts = np.diff(starts)[:, None].astype(X.dtype)
-        self.target_means_ = np.add.reduceat(Y, starts[:-1], axis=0) / counts
+        self.target_means_ = cluster_means(Y, starts)
 
     def _predict_hard(self, X, clusters):
         return self.target_means_[clusters]

@@ -11,41 +11,13 @@ rows are few, by randomized subspace iteration otherwise.
 import numpy as np
 from sklearn.utils import check_random_state, gen_batches
 
+from ._linalg import cluster_sums
 from ._solvers import orthonormalize
 
 # Up to this many rows the Gram matrix of the maps is formed exactly (an n x n kernel).
 _EXACT_GRAM_MAX_ROWS = 4000
 _OVERSAMPLES = 5
 _POWER_ITERATIONS = 2
-
-
-def ridge_factors(X, R, starts, ridge):
-    """Factors ``B`` with ``X_i^T B_i = argmin ||X_i W - R_i||^2 + ridge_i ||W||_F^2``.
-
-    Clusters of equal size are solved in one batch: in dual form when they have no more
-    rows than features, in primal form otherwise (then ``B_i = (R_i - X_i W_i) /
-    ridge_i``, from the normal equations).
-    """
-    counts = np.diff(starts)
-    d = X.shape[1]
-    B = np.empty_like(R)
-    for size in np.unique(counts):
-        clusters = np.flatnonzero(counts == size)
-        rows = starts[clusters][:, None] + np.arange(size)
-        Xc, Rc = X[rows], R[rows]  # (c, size, d), (c, size, p)
-        lam = ridge[clusters][:, None, None].astype(X.dtype)
-        if size <= d:
-            kernel = np.matmul(Xc, Xc.transpose(0, 2, 1)) + lam * np.eye(size, dtype=X.dtype)
-            B[rows] = np.linalg.solve(kernel, Rc)
-        else:
-            gram = np.matmul(Xc.transpose(0, 2, 1), Xc) + lam * np.eye(d, dtype=X.dtype)
-            W = np.linalg.solve(gram, np.matmul(Xc.transpose(0, 2, 1), Rc))
-            B[rows] = (Rc - np.matmul(Xc, W)) / lam
-    return B
-
-
-def _segment_sum(a, starts, axis=0):
-    return np.add.reduceat(a, starts[:-1], axis=axis)
 
 
 def _maps_times(X, B, starts, labels, U):
@@ -66,7 +38,7 @@ def _inner_with_maps(X, B, starts, V):
     for rows in gen_batches(X.shape[0], max(1, 2**22 // (q * B.shape[1]))):
         XV = (X[rows] @ V_mat).reshape(-1, q, B.shape[1])
         per_row[rows] = np.einsum("rjp,rp->rj", XV, B[rows])
-    return _segment_sum(per_row, starts)
+    return cluster_sums(per_row, starts)
 
 
 def top_map_directions(X, B, starts, n_components, random_state):
@@ -81,7 +53,7 @@ def top_map_directions(X, B, starts, n_components, random_state):
     rng = check_random_state(random_state)
     if X.shape[0] <= _EXACT_GRAM_MAX_ROWS:
         kernel = (X @ X.T).astype(np.float64) * (B @ B.T).astype(np.float64)
-        gram = _segment_sum(_segment_sum(kernel, starts, axis=0), starts, axis=1)
+        gram = cluster_sums(cluster_sums(kernel, starts, axis=0), starts, axis=1)
         eigval, U = np.linalg.eigh(gram)
     else:
         q = min(n_clusters, n_components + _OVERSAMPLES)

@@ -48,9 +48,9 @@ from scipy.optimize import minimize
 from sklearn.utils import gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 
-from ._baselines import shared_map
+from ._linalg import linear_map, unit_rows
 from ._loss import ContrastiveLoss
-from .metrics import _ranks_of_targets, _target_indices
+from ._ranking import ranks_of_targets, target_indices
 
 # Candidates of prior_alpha="auto", in units of the mean squared norm of the rows of X.
 PRIOR_ALPHA_GRID = np.logspace(-1, 3, 9)
@@ -162,11 +162,11 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     Z = Y - X if toward_identity else Y
     offset = X[scored] if toward_identity else 0
     targets = _bounded_candidates(Y, scored)
-    own_target = _target_indices(Y[scored], targets)
+    own_target = target_indices(Y[scored], targets)
     mean_reciprocal_ranks = []
     for Z_loo in ridge_loo_predictions(X, Z, alphas, scored):
         predicted = (offset + Z_loo).astype(X.dtype)
-        ranks = _ranks_of_targets(predicted, targets, own_target)
+        ranks = ranks_of_targets(predicted, targets, own_target)
         mean_reciprocal_ranks.append(np.mean(1.0 / ranks))
     return float(alphas[int(np.argmax(mean_reciprocal_ranks))])
 
@@ -197,7 +197,7 @@ def ridge_prior(X, Y, starts, alpha="auto"):
     if isinstance(alpha, str) and alpha == "auto":
         alpha = select_prior_alpha(X, Y, starts, toward_identity=square)
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
-    return shared_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
+    return linear_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
 
 
 def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
@@ -261,8 +261,8 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
     if len(targets) < 2:
         return anchor, 0, True
     X_rows = X[rows]
-    target_index = _target_indices(Y[rows], targets)
-    unit_targets = (targets / np.linalg.norm(targets, axis=1, keepdims=True)).astype(X.dtype)
+    target_index = target_indices(Y[rows], targets)
+    unit_targets = unit_rows(targets).astype(X.dtype)
     loss = ContrastiveLoss(temperature)
     weight = penalty * float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
     anchor64 = anchor.astype(np.float64)

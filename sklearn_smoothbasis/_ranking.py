@@ -1,4 +1,4 @@
-"""Ranking answers by cosine similarity: the exact top ``k``, ties broken by index.
+"""Ranking answers by cosine similarity: ranks of own targets, the exact top ``k``.
 
 A query :math:`q` (a predicted answer embedding) ranks the answers :math:`a_j` by
 
@@ -6,16 +6,25 @@ A query :math:`q` (a predicted answer embedding) ranks the answers :math:`a_j` b
 
     s_j = \\frac{q^\\top a_j}{\\lVert q \\rVert \\, \\lVert a_j \\rVert},
 
-defined as 0 when either norm is 0, from the largest :math:`s_j` to the smallest;
-among equal similarities the smaller index :math:`j` ranks first, so the result is a
-deterministic function of the inputs (no dependence on the partition algorithm).
+defined as 0 when either norm is 0, from the largest :math:`s_j` to the smallest.
+Shared by the retrieval metrics (:mod:`sklearn_smoothbasis.metrics`), the choice of
+the prior's strength and the contrastive prior (:mod:`._prior`) and the estimators'
+``retrieve``; inputs are validated arrays.
+
+Two conventions for ties, one per use: :func:`ranks_of_targets` (the metrics) counts
+ties against the row, the rank of a row's own target being the number of candidates at
+least as similar as it; :func:`top_k_cosine` (``retrieve``) ranks the smaller index
+:math:`j` first among equal similarities, so the result is a deterministic function of
+the inputs (no dependence on the partition algorithm).
 """
 
 from typing import NamedTuple
 
 import numpy as np
+from sklearn import get_config
+from sklearn.utils import gen_batches
 
-from ._routing import _unit_rows as unit_rows
+from ._linalg import unit_rows
 
 
 class RetrievalResult(NamedTuple):
@@ -80,3 +89,88 @@ def top_k_cosine(queries, answers_unit, k):
         np.take_along_axis(chosen, order, axis=1).astype(np.intp, copy=False),
         np.take_along_axis(values, order, axis=1),
     )
+
+
+def target_indices(Y_true, candidates):
+    """Index of the candidate row equal to each row of ``Y_true``.
+
+    Parameters
+    ----------
+    Y_true : ndarray of shape (n_samples, n_targets)
+        Targets.
+    candidates : ndarray of shape (n_candidates, n_targets)
+        Distinct candidate targets.
+
+    Returns
+    -------
+    target : ndarray of int of shape (n_samples,)
+        ``candidates[target[i]]`` equals ``Y_true[i]``.
+
+    Raises
+    ------
+    ValueError
+        When ``candidates`` has duplicate rows or a row of ``Y_true`` equals none.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> target_indices(np.array([[0, 1], [1, 0]]), np.array([[1, 0], [0, 1]])).tolist()
+    [1, 0]
+    """
+    m = candidates.shape[0]
+    _, inverse = np.unique(
+        np.vstack([candidates, Y_true]), axis=0, return_inverse=True
+    )
+    inverse = inverse.ravel()
+    if np.unique(inverse[:m]).size < m:
+        raise ValueError("candidates must not contain duplicate rows.")
+    lookup = np.full(inverse.max() + 1, -1)
+    lookup[inverse[:m]] = np.arange(m)
+    target = lookup[inverse[m:]]
+    n_missing = np.count_nonzero(target < 0)
+    if n_missing:
+        raise ValueError(
+            f"{n_missing} of {len(target)} rows of Y_true have no matching "
+            "(exactly equal) row in candidates."
+        )
+    return target
+
+
+def ranks_of_targets(Y_pred, candidates, target):
+    """1-based rank of each row's own candidate by cosine similarity to its prediction.
+
+    Similarities are computed in chunks of rows whose size follows
+    ``sklearn.get_config()["working_memory"]``, so memory stays bounded.
+
+    Parameters
+    ----------
+    Y_pred : ndarray of shape (n_samples, n_targets)
+        Predictions.
+    candidates : ndarray of shape (n_candidates, n_targets)
+        Candidate targets.
+    target : ndarray of int of shape (n_samples,)
+        Index of each row's own candidate (:func:`target_indices`).
+
+    Returns
+    -------
+    ranks : ndarray of int of shape (n_samples,)
+        Number of candidates whose cosine to ``Y_pred[i]`` is at least that of
+        ``candidates[target[i]]``: 1 is a hit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> candidates = np.eye(3)
+    >>> ranks_of_targets(np.array([[1.0, 0.5, 0.0]]), candidates, np.array([1])).tolist()
+    [2]
+    """
+    C, P = unit_rows(candidates), unit_rows(Y_pred)
+    # bytes per row of a chunk: the similarity row plus its boolean mask
+    row_bytes = C.shape[0] * (np.result_type(C, P).itemsize + 1)
+    chunk = max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
+    ranks = np.empty(len(target), dtype=np.intp)
+    for rows in gen_batches(len(target), chunk):
+        S = P[rows] @ C.T
+        own = S[np.arange(S.shape[0]), target[rows]]
+        ranks[rows] = np.count_nonzero(S >= own[:, None], axis=1)
+    return ranks

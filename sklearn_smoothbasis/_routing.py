@@ -18,13 +18,10 @@ directions and whitening down-weights them. :math:`\rho = 1` is plain cosine rou
 import numpy as np
 from sklearn.covariance import ledoit_wolf_shrinkage
 
+from ._linalg import unit_rows
+
 # Floor of the eigenvalues of the shrunk covariance (whose mean eigenvalue is 1).
 _SMALLEST_EIGENVALUE = 1e-6
-
-
-def _unit_rows(M):
-    norm = np.linalg.norm(M, axis=1, keepdims=True)
-    return M / np.where(norm > 0, norm, 1)
 
 
 def within_cluster_whitening(X, centroids, starts, shrinkage):
@@ -77,7 +74,7 @@ def within_cluster_whitening(X, centroids, starts, shrinkage):
 
 def routing_space(X, transform):
     """Rows of ``X`` mapped into the routing space and scaled to unit norm."""
-    return _unit_rows(X if transform is None else X @ transform)
+    return unit_rows(X if transform is None else X @ transform)
 
 
 def softmax_routing_weights(X, routing_centroids, transform, temperature):

@@ -14,7 +14,8 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from ._base import ClusterRegressorMixin
-from ._init import random_basis, ridge_factors, top_map_directions
+from ._init import random_basis, top_map_directions
+from ._linalg import cluster_ridge_factors, unit_rows
 from ._loss import ClusterLoss
 from ._prior import contrastive_map, ridge_prior
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
@@ -327,12 +328,10 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         if self.init == "svd":
             mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
             ridge = np.full(len(counts), self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12))
-            factors = ridge_factors(X, residual, starts, ridge)
+            factors = cluster_ridge_factors(X, residual, starts, ridge)
         else:  # the proposal's per-cluster gradients, at the prior
             lam = self.cosine_weight
-            norm = np.linalg.norm(Y, axis=1, keepdims=True)
-            unit = Y / np.where(norm > 0, norm, 1)
-            per_row = 2 * (1 - lam) * residual + lam * unit
+            per_row = 2 * (1 - lam) * residual + lam * unit_rows(Y)
             factors = per_row / np.repeat(counts, counts)[:, None].astype(X.dtype)
         return top_map_directions(X, factors, starts, n_basis, self.random_state)
 

@@ -20,6 +20,8 @@ from collections import deque
 import numpy as np
 from joblib import delayed
 
+from ._linalg import cluster_means, cluster_starts
+
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
 _MAX_NEWTON_STEPS = 10
@@ -95,7 +97,7 @@ class _ChunkCoefficientProblem:
     def __init__(self, Z, base, Y, counts, gram, loss, alpha):
         self.Z, self.base, self.Y = Z, base, Y
         self.counts = counts
-        self.seg_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        self.starts = cluster_starts(counts)
         self.row_cluster = np.repeat(np.arange(len(counts)), counts)
         self.gram, self.loss = gram, loss
         # The penalty s ||W_i - P||^2 is added to the *sum* of the cluster's row
@@ -106,8 +108,7 @@ class _ChunkCoefficientProblem:
 
     def _cluster_mean(self, a):
         """Mean over the rows of each cluster (first axis)."""
-        sums = np.add.reduceat(a, self.seg_starts, axis=0)
-        return sums / self.counts.astype(a.dtype).reshape((-1,) + (1,) * (a.ndim - 1))
+        return cluster_means(a, self.starts)
 
     @property
     def ZZ(self):
@@ -260,7 +261,7 @@ class BasisObjective:
         target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
         inv_target = np.where(target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0)
         per_row = row_sq * (2 * (1 - lam) + 2 * lam * inv_target)
-        self._curvature = np.add.reduceat(per_row, starts[:-1]) / self.counts
+        self._curvature = cluster_means(per_row, starts)
 
     def lipschitz(self, coef):
         """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` fixed."""

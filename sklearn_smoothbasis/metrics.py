@@ -28,11 +28,11 @@ Conventions
 import numbers
 
 import numpy as np
-from sklearn import get_config
 from sklearn.metrics import make_scorer
-from sklearn.utils import check_array, check_consistent_length, gen_batches
+from sklearn.utils import check_array, check_consistent_length
 
-from ._ranking import RetrievalResult
+from ._linalg import unit_rows
+from ._ranking import RetrievalResult, ranks_of_targets, target_indices
 
 __all__ = [
     "recall_at_k",
@@ -76,33 +76,6 @@ def _check_pair(Y_true, Y_pred):
     return Y_true, Y_pred
 
 
-def _unit_rows(Y):
-    """Scale rows to unit norm; zero rows stay zero (cosine 0, no warning)."""
-    norms = np.linalg.norm(Y, axis=1, keepdims=True)
-    return np.divide(Y, norms, out=np.zeros_like(Y), where=norms > 0)
-
-
-def _target_indices(Y_true, candidates):
-    """Index of the candidate row equal to each row of ``Y_true``."""
-    m = candidates.shape[0]
-    _, inverse = np.unique(
-        np.vstack([candidates, Y_true]), axis=0, return_inverse=True
-    )
-    inverse = inverse.ravel()
-    if np.unique(inverse[:m]).size < m:
-        raise ValueError("candidates must not contain duplicate rows.")
-    lookup = np.full(inverse.max() + 1, -1)
-    lookup[inverse[:m]] = np.arange(m)
-    target = lookup[inverse[m:]]
-    n_missing = np.count_nonzero(target < 0)
-    if n_missing:
-        raise ValueError(
-            f"{n_missing} of {len(target)} rows of Y_true have no matching "
-            "(exactly equal) row in candidates."
-        )
-    return target
-
-
 def _true_ranks(Y_true, Y_pred, candidates=None):
     """1-based rank of each row's own target among the candidates.
 
@@ -116,23 +89,8 @@ def _true_ranks(Y_true, Y_pred, candidates=None):
     else:
         candidates = _check_embeddings(candidates, "candidates")
         _check_same_width(Y_true, candidates, "Y_true", "candidates")
-        target = _target_indices(Y_true, candidates)
-    return _ranks_of_targets(Y_pred, candidates, target)
-
-
-def _ranks_of_targets(Y_pred, candidates, target):
-    """1-based rank of ``candidates[target[i]]`` among the candidates, by cosine
-    similarity to ``Y_pred[i]`` (inputs already validated)."""
-    C, P = _unit_rows(candidates), _unit_rows(Y_pred)
-    # bytes per row of a chunk: the similarity row plus its boolean mask
-    row_bytes = C.shape[0] * (np.result_type(C, P).itemsize + 1)
-    chunk = max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
-    ranks = np.empty(len(target), dtype=np.intp)
-    for rows in gen_batches(len(target), chunk):
-        S = P[rows] @ C.T
-        own = S[np.arange(S.shape[0]), target[rows]]
-        ranks[rows] = np.count_nonzero(S >= own[:, None], axis=1)
-    return ranks
+        target = target_indices(Y_true, candidates)
+    return ranks_of_targets(Y_pred, candidates, target)
 
 
 def _retrieved_ranks(answer_index, retrieved, candidates):
@@ -279,7 +237,7 @@ def mean_cosine_similarity(Y_true, Y_pred):
     0.5
     """
     Y_true, Y_pred = _check_pair(Y_true, Y_pred)
-    cosines = np.einsum("ij,ij->i", _unit_rows(Y_true), _unit_rows(Y_pred))
+    cosines = np.einsum("ij,ij->i", unit_rows(Y_true), unit_rows(Y_pred))
     return float(np.mean(cosines))
 
 

@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 import sklearn_smoothbasis._prior as prior_module
 import sklearn_smoothbasis._smoothing_basis as smoothing_basis_module
 from sklearn_smoothbasis._loss import ContrastiveLoss
+from sklearn_smoothbasis._ranking import target_indices
 from sklearn_smoothbasis._prior import (
     CONTRASTIVE_TEMPERATURE,
     FALLBACK_PRIOR_ALPHA,
@@ -196,7 +197,7 @@ def test_bounded_candidates_keep_the_scored_rows_targets(monkeypatch):
     scored = np.array([0, 10, 44])
     candidates = prior_module._bounded_candidates(Y, scored)
     assert len(candidates) <= 4 + len(scored)
-    assert prior_module._target_indices(Y[scored], candidates).min() >= 0  # all present
+    assert target_indices(Y[scored], candidates).min() >= 0  # all present
     assert len(prior_module._bounded_candidates(Y[:9], scored[:1])) == 3  # under the cap
 
 

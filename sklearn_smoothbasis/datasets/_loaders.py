@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._linalg import cluster_starts, cluster_sums, row_norms, unit_rows
+
 __all__ = ["load_faq_demo", "load_embedded_clusters", "load_jsonl_clusters"]
 
 _DATA_PACKAGE = "sklearn_smoothbasis.datasets"
@@ -442,30 +444,28 @@ def _embed_texts(model, texts, batch_size, source):
                 f"for {len(batch)} texts; expected ({len(batch)}, n_dimensions)."
             )
         blocks.append(block)
-    embeddings = np.vstack(blocks)
-    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
-        bad = int(np.flatnonzero(~np.isfinite(norms[:, 0]) | (norms[:, 0] == 0))[0])
+    unit = unit_rows(np.vstack(blocks))
+    bad = ~np.isfinite(unit).all(axis=1) | ~unit.any(axis=1)  # non-finite or zero
+    if bad.any():
         raise ValueError(
             f"{source}: the encoder returned a zero or non-finite vector for "
-            f"{texts[bad]!r}."
+            f"{texts[int(np.flatnonzero(bad)[0])]!r}."
         )
-    return (embeddings / norms).astype(np.float32)
+    return unit.astype(np.float32)
 
 
 def _mean_directions(embeddings, counts, cluster_ids, source):
     """L2-normalised mean of each cluster's rows; cluster ``i`` owns the next
     ``counts[i]`` rows of ``embeddings`` (unit rows: a single row is kept)."""
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    sums = np.add.reduceat(embeddings.astype(np.float64), starts, axis=0)
-    norms = np.linalg.norm(sums, axis=1)
+    sums = cluster_sums(embeddings.astype(np.float64), cluster_starts(counts))
+    norms = row_norms(sums)
     if np.any(norms < 1e-6):
         cluster = cluster_ids[int(np.argmax(norms < 1e-6))]
         raise ValueError(
             f"{source}: the answer texts of cluster {cluster!r} embed to directions "
             "that cancel out; their mean has no direction."
         )
-    return (sums / norms[:, None]).astype(np.float32)
+    return unit_rows(sums).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------
