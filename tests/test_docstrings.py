@@ -5,14 +5,14 @@ import pytest
 numpydoc_validate = pytest.importorskip("numpydoc.validate")
 
 import sklearn_smoothbasis  # noqa: E402
-from sklearn_smoothbasis import compare, datasets, metrics, model_selection  # noqa: E402
+from sklearn_smoothbasis import compare, datasets, io, metrics, model_selection  # noqa: E402
 
 ESTIMATORS = [name for name in sklearn_smoothbasis.__all__ if name.endswith("Regressor")]
 PUBLIC = (
     [f"sklearn_smoothbasis.{name}" for name in sklearn_smoothbasis.__all__]
     + [f"sklearn_smoothbasis.{name}.{method}" for name in ESTIMATORS
-       for method in ("fit", "predict", "score")]
-    + [f"{module.__name__}.{name}" for module in (compare, datasets, model_selection)
+       for method in ("fit", "predict", "retrieve", "score")]
+    + [f"{module.__name__}.{name}" for module in (compare, datasets, io, model_selection)
        for name in module.__all__]
     + [f"{metrics.__name__}.{name}" for name in metrics.__all__
        if callable(getattr(metrics, name)) and not name.endswith("_scorer")]
