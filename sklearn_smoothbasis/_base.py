@@ -17,8 +17,17 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._linalg import cluster_means, sort_by_cluster, unit_rows
+from ._linalg import cluster_means, cluster_starts, cluster_sums, sort_by_cluster, unit_rows
 from ._ranking import RetrievalResult, top_k_cosine
+from ._growing import (
+    answer_neighbour_weights,
+    answer_preimage,
+    fill_cluster_means,
+    merge_clusters,
+    merge_rows,
+    non_empty_starts,
+    spread_rows,
+)
 from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
 
 
@@ -53,16 +62,43 @@ def _check_groups(groups, n_rows, caller):
     return labels
 
 
+def _check_label_kind(labels, clusters, caller, name="groups"):
+    """Numeric labels cannot match string clusters, nor the reverse: say so."""
+    if (labels.dtype.kind in "biuf") != (clusters.dtype.kind in "biuf"):
+        raise ValueError(
+            f"{name} passed to {caller} have dtype {labels.dtype} but the clusters "
+            f"seen in fit have dtype {clusters.dtype}; labels of different "
+            "kinds can never match."
+        )
+
+
+def _merge_labels(clusters, labels, caller):
+    """:func:`merge_clusters`, with a clear error for labels that cannot be sorted."""
+    try:
+        return merge_clusters(clusters, labels)
+    except TypeError as exc:
+        raise ValueError(
+            f"Cluster labels passed to {caller} must be comparable with each other and "
+            f"with clusters_ (for example all int or all str); sorting them failed: {exc}"
+        ) from None
+
+
 class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
     """Base class: per-cluster regressors with query routing.
 
     Fitted attributes set here: ``clusters_``, ``centroids_``, ``n_features_in_``,
-    ``n_targets_`` (and ``feature_names_in_`` when X has feature names); estimators
-    that route also get ``routing_transform_``, ``routing_shrinkage_`` and
-    ``routing_centroids_`` (see :mod:`._routing`).
+    ``n_targets_``, ``n_samples_seen_`` (and ``feature_names_in_`` when X has feature
+    names); estimators that route also get ``routing_transform_``,
+    ``routing_shrinkage_`` and ``routing_centroids_`` (see :mod:`._routing`).
+
+    Growing (:meth:`partial_fit`, :meth:`add_clusters`): the rows seen so far are kept,
+    sorted by cluster (``_seen_X``, ``_seen_Y``, row offsets ``_seen_starts``), because
+    the cosine term of the smoothing basis's loss has no smaller exact summary; a
+    subclass implements ``_partial_fit_clusters`` and ``_add_answer_clusters``.
     """
 
     __metadata_request__fit = {"groups": True}
+    __metadata_request__partial_fit = {"groups": True}
     __metadata_request__predict = {"groups": True}
     __metadata_request__score = {"groups": True}
 
@@ -134,13 +170,228 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         order, starts = sort_by_cluster(labels, len(clusters))
         X_sorted, Y_sorted = X[order], Y[order]
         self.centroids_ = cluster_means(X_sorted, starts)
-        if self._uses_clusters:
-            self.routing_transform_, self.routing_shrinkage_ = within_cluster_whitening(
-                X_sorted, self.centroids_, starts, self.routing_shrinkage
-            )
-            self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
+        self._fit_routing(X_sorted, starts)
         self._fit_clusters(X_sorted, Y_sorted, starts)
+        self._keep_seen(X_sorted, Y_sorted, starts)
         return self
+
+    def _fit_routing(self, X, starts):
+        """Whitening of routing from the rows of the clusters that have rows."""
+        if not self._uses_clusters:
+            return
+        row_starts, has_rows = non_empty_starts(starts)
+        self.routing_transform_, self.routing_shrinkage_ = within_cluster_whitening(
+            X, self.centroids_[has_rows], row_starts, self.routing_shrinkage
+        )
+        self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
+
+    def _check_seen(self, caller):
+        if not hasattr(self, "_seen_X"):
+            raise ValueError(
+                f"{caller} needs the rows this {type(self).__name__} was fitted on, and "
+                "this one has none: it was built from a model file, which holds only "
+                "what prediction needs. Fit it again, or keep fitted models that will "
+                "grow as pickle or skops files, which hold the rows."
+            )
+
+    def _keep_seen(self, X, Y, starts):
+        self._seen_X, self._seen_Y, self._seen_starts = X, Y, starts
+        self.n_samples_seen_ = X.shape[0]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, groups=None):
+        """Grow the model with a batch of rows, without refitting it.
+
+        The first call on an unfitted model is :meth:`fit`. Later calls keep the
+        number of features and targets (a batch with others is an error) and:
+
+        - merge the batch's clusters into ``clusters_``: a label not seen before is
+          a new cluster, rows of a known one are added to its rows so far;
+        - recompute ``centroids_`` as each cluster's mean row so far, and the
+          whitening of routing from all rows so far, exactly as :meth:`fit` would
+          on them;
+        - update the estimator's own parameters (see its Notes).
+
+        Every row seen is kept, sorted by cluster: ``n_samples_seen_ *
+        (n_features_in_ + n_targets_)`` numbers in the dtype of the first ``X``, as
+        much memory as the training data; see the user guide.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (question embeddings).
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets (answer embeddings).
+        groups : array-like of shape (n_samples,), default=None
+            Cluster label of each row, of the same kind as ``clusters_``. ``None``
+            treats all rows as one cluster and warns, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The grown estimator.
+        """
+        if not hasattr(self, "clusters_"):
+            return self.fit(X, y, groups=groups)
+        self._check_seen("partial_fit")
+        X, Y = validate_data(
+            self, X, y, reset=False, multi_output=True, y_numeric=True,
+            dtype=[np.float64, np.float32],
+        )
+        dtype = self._seen_X.dtype
+        Y = np.asarray(Y, dtype=dtype).reshape(X.shape[0], -1)
+        if Y.shape[1] != self.n_targets_:
+            raise ValueError(
+                f"y has {Y.shape[1]} targets, but {type(self).__name__} was fitted with "
+                f"{self.n_targets_}; every batch of partial_fit needs the same number."
+            )
+        if groups is None:  # one cluster, as in fit (which warns)
+            clusters, index = self._encode_fit_groups(None, X.shape[0])
+            labels = clusters[index]
+        else:
+            labels = _check_groups(groups, X.shape[0], "partial_fit")
+        _check_label_kind(labels, self.clusters_, "partial_fit")
+        clusters, old_index, row_cluster = _merge_labels(self.clusters_, labels, "partial_fit")
+        X_all, Y_all, starts = merge_rows(
+            self._seen_X, self._seen_Y, self._seen_starts, old_index, len(clusters),
+            X.astype(dtype, copy=False), Y, row_cluster,
+        )
+        touched = np.zeros(len(clusters), dtype=bool)
+        touched[row_cluster] = True
+        self.centroids_ = fill_cluster_means(
+            X_all, starts, spread_rows(self.centroids_, old_index, len(clusters))
+        )
+        self._fit_routing(X_all, starts)
+        self._partial_fit_clusters(X_all, Y_all, starts, old_index, touched)
+        self.clusters_ = clusters
+        self._keep_seen(X_all, Y_all, starts)
+        return self
+
+    def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
+        """Update the estimator's parameters to all rows so far (sorted by cluster).
+
+        ``old_index[i]`` is the new position of the cluster that was ``i`` before the
+        batch; ``touched`` marks the clusters the batch has rows of. Clusters without
+        rows (added by :meth:`add_clusters`) have empty segments in ``starts``.
+        """
+        raise NotImplementedError
+
+    def add_clusters(self, labels, answers, *, n_neighbors=5):
+        """Add clusters known only by their answer (a new FAQ entry, no question yet).
+
+        Each new cluster gets the answer's nearest fitted clusters as neighbours: the
+        ``n_neighbors`` clusters with rows whose mean target has the largest cosine to
+        the answer, weighted by that cosine (clipped at 0, normalised to sum to 1).
+        How they form its prediction depends on the estimator (see its Notes). Its
+        routing centroid (``centroids_``) is the answer itself when questions and
+        answers share a space (``n_features_in_ == n_targets_``), otherwise the
+        question that the estimator's map sends nearest to it (least squares, see
+        its Notes). A later :meth:`partial_fit` with rows of the cluster replaces
+        this cold start: its centroid and parameters then come from its rows.
+
+        Parameters
+        ----------
+        labels : array-like of shape (n_new,)
+            Labels of the new clusters: distinct, not already in ``clusters_``, of
+            the same kind (numbers or strings).
+        answers : array-like of shape (n_new, n_targets)
+            Answer embedding of each new cluster: finite, not zero.
+        n_neighbors : int, default=5
+            Number of fitted clusters each new one borrows from.
+
+        Returns
+        -------
+        self : object
+            The grown estimator.
+        """
+        check_is_fitted(self)
+        self._check_seen("add_clusters")
+        if not isinstance(n_neighbors, Integral) or isinstance(n_neighbors, bool) or n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be an integer >= 1; got {n_neighbors!r}.")
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.size == 0:
+            raise ValueError(
+                "labels passed to add_clusters must be a non-empty 1-D array of cluster "
+                f"labels; got shape {labels.shape}."
+            )
+        if labels.dtype.kind == "f" and np.isnan(labels).any():
+            raise ValueError("labels passed to add_clusters contains NaN.")
+        _check_label_kind(labels, self.clusters_, "add_clusters", name="labels")
+        distinct, counts = np.unique(labels, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(
+                "labels passed to add_clusters must be distinct; repeated: "
+                f"{distinct[counts > 1].tolist()}."
+            )
+        known = np.isin(labels, self.clusters_)
+        if known.any():
+            raise ValueError(
+                "labels passed to add_clusters must be new clusters; already in "
+                f"clusters_: {labels[known].tolist()}. Give their questions to "
+                "partial_fit instead."
+            )
+        dtype = self._seen_X.dtype
+        answers = check_array(answers, dtype=dtype, input_name="answers")
+        if answers.shape != (len(labels), self.n_targets_):
+            raise ValueError(
+                f"answers must have shape (n_labels, n_targets) = ({len(labels)}, "
+                f"{self.n_targets_}); got {answers.shape}."
+            )
+        zero = ~np.any(answers != 0, axis=1)
+        if zero.any():
+            raise ValueError(
+                "answers passed to add_clusters must not be zero vectors (their cosine "
+                f"to anything is undefined); zero rows: {np.flatnonzero(zero).tolist()}."
+            )
+        row_starts, fitted = non_empty_starts(self._seen_starts)
+        fitted_answers = cluster_sums(self._seen_Y, row_starts)
+        weights = answer_neighbour_weights(answers, fitted_answers, n_neighbors)
+        clusters, old_index, new_index = _merge_labels(self.clusters_, labels, "add_clusters")
+        self._add_answer_clusters(
+            old_index, new_index, answers, weights, np.flatnonzero(fitted), n_neighbors
+        )
+        counts = np.zeros(len(clusters), dtype=np.int64)
+        counts[old_index] = np.diff(self._seen_starts)
+        self._seen_starts = cluster_starts(counts)
+        self.clusters_ = clusters
+        if self._uses_clusters:
+            self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
+        return self
+
+    def _set_answer_centroids(self, old_index, new_index, answers, answer_maps):
+        """``centroids_`` of the merged clusters, new ones from their answers.
+
+        The answer itself when ``n_features_in_ == n_targets_``; otherwise its
+        least-squares preimage through ``answer_maps[j]``, the map of new cluster
+        ``j`` (an error when the estimator has none: ``answer_maps is None``).
+        """
+        if self.n_features_in_ == self.n_targets_:
+            centroids = answers
+        elif answer_maps is None:
+            raise ValueError(
+                f"add_clusters needs a routing centroid for each new cluster: with "
+                f"n_features={self.n_features_in_} != n_targets={self.n_targets_} it maps "
+                f"the answer back to the question space, and this {type(self).__name__} "
+                "has no map to do it with."
+            )
+        else:
+            centroids = np.concatenate([
+                answer_preimage(answer[None], answer_map)
+                for answer, answer_map in zip(answers, answer_maps)
+            ])
+        self.centroids_ = spread_rows(self.centroids_, old_index, len(old_index) + len(new_index))
+        self.centroids_[new_index] = centroids
+
+    def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
+                             n_neighbors):
+        """Give new clusters, known by ``answers`` only, their parameters and centroids.
+
+        ``weights`` (n_new, n_fitted) are the answer-space neighbour weights over the
+        clusters with rows, whose positions before the merge are ``fitted``; the new
+        clusters go to positions ``new_index``, the known ones to ``old_index``. Sets
+        ``centroids_`` (and the estimator's own arrays) for the merged clusters.
+        """
+        raise NotImplementedError
 
     @abstractmethod
     def _fit_clusters(self, X, Y, starts):
@@ -152,12 +403,7 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         if groups is None:
             return assigned
         labels = _check_groups(groups, n_rows, "predict")
-        if (labels.dtype.kind in "biuf") != (self.clusters_.dtype.kind in "biuf"):
-            raise ValueError(
-                f"groups passed to predict have dtype {labels.dtype} but the clusters "
-                f"seen in fit have dtype {self.clusters_.dtype}; labels of different "
-                "kinds can never match."
-            )
+        _check_label_kind(labels, self.clusters_, "predict")
         position = np.searchsorted(self.clusters_, labels)
         position = np.minimum(position, len(self.clusters_) - 1)
         seen = self.clusters_[position] == labels

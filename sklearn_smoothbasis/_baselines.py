@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterRegressorMixin
 from ._linalg import cluster_means, cluster_ridge_maps, linear_map
+from ._growing import fill_cluster_means, spread_rows
 
 
 def _maps_of_clusters(X, Y, starts, method, alpha):
@@ -58,6 +59,8 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
+    n_samples_seen_ : int
+        Number of rows seen by :meth:`fit` and :meth:`partial_fit`, all kept.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
@@ -65,6 +68,15 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
     --------
     SmoothingBasisRegressor : Per-cluster maps over a shared basis.
     IndependentProjectionRegressor : One map per cluster, fitted alone.
+
+    Notes
+    -----
+    :meth:`partial_fit` refits ``coef_`` on all rows so far, so it equals
+    :meth:`fit` on them (and costs as much); the rows are kept, ``n_samples_seen_
+    * (n_features_in_ + n_targets_)`` numbers. :meth:`add_clusters` only adds the
+    labels and their routing centroids (unused by prediction): the answer itself
+    when ``n_features == n_targets``, otherwise its least-squares preimage through
+    ``coef_``.
 
     Examples
     --------
@@ -89,6 +101,15 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
     def _fit_clusters(self, X, Y, starts):
         _check_square(self.method, X.shape[1], Y.shape[1])
         self.coef_ = linear_map(X, Y, self.method, self.alpha)
+
+    def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
+        """The map of all rows so far, as :meth:`fit` on them gives it."""
+        self.coef_ = linear_map(X, Y, self.method, self.alpha)
+
+    def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
+                             n_neighbors):
+        """Only the centroid: the answer, or its preimage through ``coef_``."""
+        self._set_answer_centroids(old_index, new_index, answers, [self.coef_] * len(new_index))
 
     def _predict_hard(self, X, clusters):
         return X @ self.coef_
@@ -137,12 +158,25 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
+    n_samples_seen_ : int
+        Number of rows seen by :meth:`fit` and :meth:`partial_fit`, all kept.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
     --------
     SmoothingBasisRegressor : The same maps constrained to a shared basis.
+
+    Notes
+    -----
+    :meth:`partial_fit` refits the maps of the clusters the batch has rows of on
+    all their rows so far and keeps the others, so it equals :meth:`fit` on all
+    rows; centroids and routing are recomputed from them. The rows are kept,
+    ``n_samples_seen_ * (n_features_in_ + n_targets_)`` numbers.
+    :meth:`add_clusters` gives a cluster known by its answer the neighbour-weighted
+    mean of its answer-space neighbours' maps, and as routing centroid the answer
+    itself when ``n_features == n_targets``, otherwise its least-squares preimage
+    through that map.
 
     Examples
     --------
@@ -182,6 +216,24 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
             for s in slices
         )
         self.maps_ = np.concatenate(Parallel(n_jobs=self.n_jobs)(tasks))
+
+    def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
+        """Maps of the clusters the batch has rows of, refitted on all their rows."""
+        maps = spread_rows(self.maps_, old_index, len(starts) - 1)
+        for i in np.flatnonzero(touched):
+            rows = slice(starts[i], starts[i + 1])
+            maps[i] = linear_map(X[rows], Y[rows], self.method, self.alpha)
+        self.maps_ = maps
+
+    def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
+                             n_neighbors):
+        """Map: the neighbour-weighted mean of the neighbours' maps. Centroid: the
+        answer, or its preimage through that map."""
+        new_maps = np.einsum("jf,fdp->jdp", weights.astype(self.maps_.dtype),
+                             self.maps_[fitted])
+        self._set_answer_centroids(old_index, new_index, answers, new_maps)
+        self.maps_ = spread_rows(self.maps_, old_index, len(old_index) + len(new_index))
+        self.maps_[new_index] = new_maps
 
     def _predict_hard(self, X, clusters):
         Y_pred = np.empty((X.shape[0], self.n_targets_), dtype=X.dtype)
@@ -238,12 +290,23 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
+    n_samples_seen_ : int
+        Number of rows seen by :meth:`fit` and :meth:`partial_fit`, all kept.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
     See Also
     --------
     SmoothingBasisRegressor : Routes to per-cluster maps instead of fixed targets.
+
+    Notes
+    -----
+    :meth:`partial_fit` recomputes ``target_means_``, the centroids and the routing
+    from all rows so far, so it equals :meth:`fit` on them. The rows are kept,
+    ``n_samples_seen_ * (n_features_in_ + n_targets_)`` numbers.
+    :meth:`add_clusters` gives a cluster known by its answer that answer as its
+    mean target and as its routing centroid, which needs ``n_features ==
+    n_targets`` (there is no map to carry an answer back to the question space).
 
     Examples
     --------
@@ -269,6 +332,21 @@ class MultiHeadRegressor(ClusterRegressorMixin):
 
     def _fit_clusters(self, X, Y, starts):
         self.target_means_ = cluster_means(Y, starts)
+
+    def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
+        """Mean targets of all rows so far (a cluster without rows keeps its answer)."""
+        self.target_means_ = fill_cluster_means(
+            Y, starts, spread_rows(self.target_means_, old_index, len(starts) - 1)
+        )
+
+    def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
+                             n_neighbors):
+        """Target: the answer itself. Centroid: the answer (there is no map to
+        invert, so ``n_features`` must equal ``n_targets``)."""
+        self._set_answer_centroids(old_index, new_index, answers, None)
+        self.target_means_ = spread_rows(
+            self.target_means_, old_index, len(old_index) + len(new_index))
+        self.target_means_[new_index] = answers
 
     def _predict_hard(self, X, clusters):
         return self.target_means_[clusters]

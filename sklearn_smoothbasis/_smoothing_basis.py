@@ -14,8 +14,9 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from ._base import ClusterRegressorMixin
+from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
 from ._init import random_basis, top_map_directions
-from ._linalg import cluster_ridge_factors, unit_rows
+from ._linalg import cluster_means, cluster_ridge_factors, unit_rows
 from ._loss import ClusterLoss
 from ._prior import contrastive_map, ridge_prior
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
@@ -186,6 +187,11 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         Number of targets.
     n_features_in_ : int
         Number of features seen during fit.
+    n_samples_seen_ : int
+        Number of rows seen by :meth:`fit` and :meth:`partial_fit`, all kept.
+    target_means_ : ndarray of shape (n_clusters, `n_targets_`)
+        Mean target (answer) of each cluster; for a cluster added by
+        :meth:`add_clusters` and given no rows yet, its answer.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
 
@@ -194,6 +200,34 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     IndependentProjectionRegressor : One unconstrained map per cluster.
     SharedProjectionRegressor : One map for all clusters.
     MultiHeadRegressor : Softmax router over the clusters' mean targets.
+
+    Notes
+    -----
+    Growing the model without refitting. :meth:`partial_fit` keeps the prior
+    :math:`P` and the number of basis maps as they were fitted, and on all rows so
+    far: recomputes the centroids and the whitening of routing as :meth:`fit` would,
+    solves the coefficients of every cluster against the current basis, lets the
+    basis take one step of ``solver_`` on the objective of all rows (with
+    backtracking, so the objective never increases: the new clusters cannot pull
+    the basis away from the known ones), and solves the coefficients again
+    against the new basis. Each cluster's coefficients are therefore those a
+    re-solve with all its rows gives, for the basis the model has. It costs one
+    solver iteration of :meth:`fit` on all rows, without the prior's fit, the
+    initial basis and the other iterations. The state kept between calls is the
+    rows themselves, sorted by cluster: ``n_samples_seen_ * (n_features_in_ +
+    n_targets_)`` numbers in the fitted dtype, as much memory as the training
+    data. They are the smallest exact summary here: the cosine term has no
+    fixed-size sufficient statistic, and per-cluster Gram matrices
+    (:math:`d^2 + d p` numbers each) are larger than the rows of any cluster
+    with fewer than :math:`d + p` questions.
+
+    :meth:`add_clusters` gives a cluster known by its answer :math:`a` only the
+    coefficients :math:`\sum_j w_j C_j` of its answer-space neighbours (so its map
+    is :math:`P + \sum_j w_j (W_j - P)`, re-formed from their current
+    coefficients after every :meth:`partial_fit` until it has rows of its own), and
+    as routing centroid :math:`a` itself when ``n_features == n_targets``,
+    otherwise the least-squares preimage of :math:`a` through :math:`P` (the
+    question :math:`x` of least norm minimising :math:`\lVert x P - a\rVert`).
 
     References
     ----------
@@ -212,6 +246,16 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     ((2, 8, 8), (20, 2))
     >>> round(model.score(X, Y, groups=groups), 2)
     1.0
+
+    Grow it: more rows of known clusters or new ones, and a cluster known only by
+    its answer.
+
+    >>> model = model.partial_fit(X[:5], Y[:5], groups=groups[:5])
+    >>> model.n_samples_seen_ == len(X) + 5
+    True
+    >>> model = model.add_clusters([100], Y[:1])
+    >>> model.coefficients_.shape
+    (21, 2)
     """
 
     _parameter_constraints = {
@@ -349,8 +393,26 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         prior = self._fit_prior(X, Y, starts)
         base = None if prior is None else X @ prior
         basis = self._initial_basis(X, Y, base, starts, n_basis)
-        coef = np.zeros((n_clusters, n_basis), dtype=X.dtype)
         self.solver_ = _resolve_solver(self.solver)
+        converged = self._solve(X, Y, base, starts, basis, self.max_iter)
+        if not converged and self.tol > 0:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations: the last one decreased the objective by more than "
+                f"tol={self.tol} (relative). Increase max_iter, or raise tol.",
+                ConvergenceWarning,
+            )
+        self.prior_, self.n_basis_ = prior, n_basis
+        # n_neighbors of each cluster added by add_clusters (0: it has rows).
+        self._answer_neighbors = np.zeros(n_clusters, dtype=np.int64)
+        self.target_means_ = cluster_means(Y, starts)
+
+    def _solve(self, X, Y, base, starts, basis, max_iter):
+        """Run the solver from ``basis`` (coefficients solved from scratch) and store
+        ``basis_``, ``coefficients_``, ``n_iter_``, ``loss_curve_``, ``objective_``;
+        returns whether it converged."""
+        n_basis = basis.shape[0]
+        coef = np.zeros((len(starts) - 1, n_basis), dtype=X.dtype)
         chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize)
         with ExitStack() as stack:
             parallel = None
@@ -363,20 +425,62 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
             )
             basis, coef, n_iter, loss_curve, converged = fit_basis(
                 objective, basis, coef, solver=self.solver_, lr=self.lr,
-                max_iter=self.max_iter, tol=self.tol,
+                max_iter=max_iter, tol=self.tol,
                 reorth_interval=self.reorth_interval, verbose=self.verbose,
             )
             basis, coef = orthonormalize(basis, coef)
             self.objective_ = objective(basis, coef, solve=False, need_grad=False)[0]
-        if not converged and self.tol > 0:
-            warnings.warn(
-                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations: the last one decreased the objective by more than "
-                f"tol={self.tol} (relative). Increase max_iter, or raise tol.",
-                ConvergenceWarning,
+        self.basis_, self.coefficients_ = basis, coef
+        self.n_iter_, self.loss_curve_ = n_iter, loss_curve
+        return converged
+
+    def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
+        """One solver iteration on all rows so far, from the current basis.
+
+        The prior, ``n_basis_`` and the solver stay as fitted. The coefficients of
+        every cluster with rows are solved against the current basis (from scratch,
+        as at the start of :meth:`fit`), the basis takes one step of the solver on
+        the objective of all rows so far (so it cannot trade the fit of the known
+        clusters for the new ones: the objective never increases), and the
+        coefficients are solved again against the new basis.
+        """
+        n_clusters = len(starts) - 1
+        answers = spread_rows(self.target_means_, old_index, n_clusters)
+        self.target_means_ = fill_cluster_means(Y, starts, answers)
+        row_starts, has_rows = non_empty_starts(starts)
+        base = None if self.prior_ is None else X @ self.prior_
+        self._solve(X, Y, base, row_starts, self.basis_, max_iter=1)
+        fitted_coef = self.coefficients_
+        self.coefficients_ = np.zeros((n_clusters, self.n_basis_), dtype=X.dtype)
+        self.coefficients_[has_rows] = fitted_coef
+        # Clusters known by their answer only borrow again from the current maps.
+        self._answer_neighbors = spread_rows(self._answer_neighbors, old_index, n_clusters)
+        self._answer_neighbors[has_rows] = 0
+        for n_neighbors in np.unique(self._answer_neighbors[~has_rows]):
+            cold = self._answer_neighbors == n_neighbors
+            weights = answer_neighbour_weights(
+                self.target_means_[cold], self.target_means_[has_rows], n_neighbors
             )
-        self.basis_, self.coefficients_, self.prior_ = basis, coef, prior
-        self.n_basis_, self.n_iter_, self.loss_curve_ = n_basis, n_iter, loss_curve
+            self.coefficients_[cold] = weights @ fitted_coef
+
+    def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
+                             n_neighbors):
+        r"""Coefficients: the neighbour-weighted mean of the neighbours' coefficients,
+        so the map is :math:`P + \sum_j w_j (W_j - P)`. Centroid: the answer itself
+        when ``n_features == n_targets``, otherwise its least-squares preimage through
+        the prior :math:`P` (an error when there is no prior)."""
+        n_clusters = len(old_index) + len(new_index)
+        self._set_answer_centroids(
+            old_index, new_index, answers,
+            None if self.prior_ is None else [self.prior_] * len(new_index),
+        )
+        self.target_means_ = spread_rows(self.target_means_, old_index, n_clusters)
+        self.target_means_[new_index] = answers
+        coefficients = spread_rows(self.coefficients_, old_index, n_clusters)
+        coefficients[new_index] = weights @ self.coefficients_[fitted]
+        self.coefficients_ = coefficients
+        self._answer_neighbors = spread_rows(self._answer_neighbors, old_index, n_clusters)
+        self._answer_neighbors[new_index] = n_neighbors
 
     def _predict_coefficient_rows(self, X, coef_rows):
         Z = design(X, basis_matrix(self.basis_), self.n_basis_)
