@@ -45,7 +45,7 @@ none do.
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.utils import gen_batches
+from sklearn.utils import Bunch, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 
 from ._linalg import linear_map, unit_rows
@@ -70,6 +70,10 @@ _CONTRASTIVE_GTOL = 1e-5
 # Rows in the contrastive loss at most (evenly spaced); their targets are ranked
 # against at most _MAX_CANDIDATES others, as in the choice of prior_alpha.
 _MAX_CONTRASTIVE_ROWS = 10_000
+# prior="auto": the candidates, in the order that breaks ties (the simpler first), and
+# the number of folds of the held-out criterion.
+PRIOR_CANDIDATES = ("identity", "shared", "contrastive")
+PRIOR_FOLDS = 10
 
 
 def ridge_loo_predictions(X, Z, alphas, rows):
@@ -201,7 +205,7 @@ def ridge_prior(X, Y, starts, alpha="auto"):
 
 
 def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
-                    penalty=CONTRASTIVE_PENALTY, max_iter=CONTRASTIVE_MAX_ITER):
+                    penalty=CONTRASTIVE_PENALTY, max_iter=CONTRASTIVE_MAX_ITER, init=None):
     r"""Refine a map so each row's prediction is nearer its own target than the others.
 
     Minimises, from :math:`W = P` (``anchor``),
@@ -227,6 +231,9 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
         :math:`\tau` and :math:`\mu`.
     max_iter : int
         L-BFGS iterations at most.
+    init : ndarray of shape (n_features, n_targets), default=None
+        Starting point of L-BFGS; ``anchor`` when None. A start near the solution
+        (the map fitted on nearly the same rows) saves iterations.
 
     Returns
     -------
@@ -286,7 +293,109 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
         return value, grad.ravel()
 
     result = minimize(
-        objective, anchor64.ravel(), jac=True, method="L-BFGS-B",
+        objective, (anchor64 if init is None else init.astype(np.float64)).ravel(), jac=True, method="L-BFGS-B",
         options={"maxiter": max_iter, "gtol": _CONTRASTIVE_GTOL},
     )
     return result.x.reshape(shape).astype(X.dtype), int(result.nit), bool(result.success)
+
+
+def held_out_folds(starts, n_folds=PRIOR_FOLDS):
+    """Rows held out by each fold of the prior's criterion.
+
+    The rows whose cluster has other rows (at most 1000, evenly spaced) are dealt to
+    ``n_folds`` folds in turn, in cluster order: every fold holds out about
+    ``1 / n_folds`` of them, and a cluster of at most ``n_folds`` rows loses at most
+    one row per fold, so each held-out row is predicted, as in leave-one-out, by a map
+    fitted without it but with the rest of its cluster.
+
+    Parameters
+    ----------
+    starts : ndarray of shape (n_clusters + 1,)
+        Row offsets of the clusters (rows sorted by cluster).
+    n_folds : int, default=PRIOR_FOLDS
+        Number of folds.
+
+    Returns
+    -------
+    folds : list of ndarray of int
+        The held-out rows of each non-empty fold; empty when no cluster has two rows.
+    """
+    counts = np.diff(starts)
+    scored = _evenly_spaced(np.flatnonzero(np.repeat(counts >= 2, counts)), _MAX_SCORED_ROWS)
+    folds = [scored[k::n_folds] for k in range(n_folds)]
+    return [fold for fold in folds if fold.size]
+
+
+def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
+    r"""The prior of ``prior="auto"``: the candidate with the best held-out retrieval.
+
+    The candidates are the identity (only when ``n_features == n_targets``), the
+    shared ridge map :math:`P_\alpha` (:func:`ridge_prior`) and its contrastive
+    refinement (:func:`contrastive_map`; only when some rows share a target). Each is
+    refitted without the rows of each fold of :func:`held_out_folds` (the ridge
+    strength fixed at the one chosen on all rows) and scored by the mean reciprocal
+    rank of each held-out row's own target among all distinct targets, by cosine of
+    its prediction :math:`x_r P`; the identity needs no fit, its score is exact.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Rows sorted by cluster; cluster ``i`` owns rows ``starts[i]:starts[i+1]``.
+    Y : ndarray of shape (n_samples, n_targets)
+        Targets.
+    starts : ndarray of shape (n_clusters + 1,)
+        Row offsets of the clusters.
+    alpha : float or "auto", default="auto"
+        Ridge strength of the shared map (:func:`ridge_prior`).
+    n_folds : int, default=PRIOR_FOLDS
+        Folds of the criterion.
+
+    Returns
+    -------
+    Bunch
+        ``choice`` (name of the chosen candidate), ``prior`` (its map), ``alpha``
+        (ridge strength, None for the identity), ``n_iter`` and ``converged``
+        (L-BFGS of the contrastive map, None unless chosen) and ``scores`` (candidate
+        name to held-out mean reciprocal rank; empty, and ``choice="shared"``, when
+        no cluster has two rows: nothing to hold out, and the contrastive map would
+        be the ridge map).
+    """
+    square = X.shape[1] == Y.shape[1]
+    center = np.eye(X.shape[1], dtype=X.dtype) if square else None
+    ridge, alpha = ridge_prior(X, Y, starts, alpha)
+    contrastive, n_iter, converged = contrastive_map(X, Y, ridge)
+    maps = {"identity": center, "shared": ridge, "contrastive": contrastive}
+    candidates = [name for name in PRIOR_CANDIDATES if maps[name] is not None]
+    if n_iter == 0:  # no two rows share a target: the contrastive map is the ridge map
+        candidates.remove("contrastive")
+    folds = held_out_folds(starts, n_folds)
+    scores = {}
+    if folds and len(candidates) > 1:
+        held_out = np.concatenate(folds)
+        targets = _bounded_candidates(Y, held_out)
+        own_target = target_indices(Y[held_out], targets)
+        predictions = {name: [] for name in candidates}
+        for fold in folds:
+            kept = np.ones(len(X), dtype=bool)
+            kept[fold] = False
+            fold_maps = {"identity": center}
+            fold_maps["shared"] = linear_map(X[kept], Y[kept], "ridge", alpha, center=center)
+            if "contrastive" in candidates:
+                # Started from the map of all rows, moved as the fold's anchor moved.
+                start = contrastive + (fold_maps["shared"] - ridge)
+                fold_maps["contrastive"] = contrastive_map(
+                    X[kept], Y[kept], fold_maps["shared"], init=start)[0]
+            for name in candidates:
+                predictions[name].append(X[fold] @ fold_maps[name])
+        for name in candidates:
+            ranks = ranks_of_targets(np.vstack(predictions[name]), targets, own_target)
+            scores[name] = float(np.mean(1.0 / ranks))
+        choice = max(candidates, key=lambda name: scores[name])  # first of the best
+    else:
+        choice = "shared"
+    return Bunch(
+        choice=choice, prior=maps[choice], scores=scores,
+        alpha=None if choice == "identity" else alpha,
+        n_iter=n_iter if choice == "contrastive" else None,
+        converged=converged if choice == "contrastive" else None,
+    )

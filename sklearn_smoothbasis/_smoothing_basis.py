@@ -18,7 +18,7 @@ from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_st
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors, unit_rows
 from ._loss import ClusterLoss
-from ._prior import contrastive_map, ridge_prior
+from ._prior import contrastive_map, ridge_prior, select_prior
 from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
 
 # Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
@@ -95,8 +95,18 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
-    prior : {"contrastive", "shared", "identity"}, array-like or None, default="contrastive"
-        The map :math:`P`. ``"shared"``: one ridge map fitted on all rows, shrunk
+    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None, \
+            default="contrastive"
+        The map :math:`P`. ``"auto"``: the one of ``"identity"`` (when
+        ``n_features == n_targets``), ``"shared"`` and ``"contrastive"`` that best
+        retrieves held-out training rows: each is refitted without a tenth of the
+        rows whose cluster has other rows (10 folds, at most one row of a small
+        cluster per fold, so each held-out question keeps the rest of its cluster,
+        as in leave-one-out) and scored by the mean reciprocal rank of the held-out
+        rows' own targets by cosine of :math:`x P`; the simpler wins ties. The
+        criterion scores the prior map alone, not the per-cluster maps fitted on
+        top of it. With one row per cluster there is nothing to hold out and the
+        ridge map is kept (what ``"contrastive"`` gives there too). ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
         refined so each row's prediction is nearer (by cosine) its own target than
@@ -169,10 +179,19 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         The prior map :math:`P`.
     prior_alpha_ : float or None
         Ridge strength of the ``"shared"`` or ``"contrastive"`` prior
-        (``prior_alpha`` resolved); None for the other priors.
+        (``prior_alpha`` resolved); None for the other priors, and when
+        ``prior="auto"`` chooses the identity.
     prior_n_iter_ : int or None
         L-BFGS iterations of the ``"contrastive"`` prior (0 when no two rows share a
         target and the ridge map is kept); None for the other priors.
+    prior_choice_ : str or None
+        The prior used, ``prior="auto"`` resolved (``"identity"``, ``"shared"`` or
+        ``"contrastive"``); None when ``prior`` is an array or None.
+    prior_scores_ : dict or None
+        With ``prior="auto"``: each candidate's held-out mean reciprocal rank, by
+        name; ``prior_choice_`` is the first of the best in the order identity,
+        shared, contrastive. Empty when no cluster has two rows (no criterion).
+        None for the other priors.
     n_basis_ : int
         Number of basis matrices used.
     n_iter_ : int
@@ -267,7 +286,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
-        "prior": [StrOptions({"identity", "shared", "contrastive"}), "array-like", None],
+        "prior": [StrOptions({"auto", "identity", "shared", "contrastive"}), "array-like", None],
         "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
@@ -332,10 +351,19 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     def _fit_prior(self, X, Y, starts):
         d, p = X.shape[1], Y.shape[1]
         prior = self.prior
-        self.prior_alpha_ = self.prior_n_iter_ = None
+        self.prior_alpha_ = self.prior_n_iter_ = self.prior_scores_ = None
+        self.prior_choice_ = prior if isinstance(prior, str) else None
         if prior is None:
             return None
-        if isinstance(prior, str) and prior == "identity":
+        if not isinstance(prior, str):
+            prior = check_array(prior, dtype=X.dtype, input_name="prior")
+            if prior.shape != (d, p):
+                raise ValueError(
+                    f"prior must have shape (n_features, n_targets) = ({d}, {p}); got "
+                    f"{prior.shape}."
+                )
+            return prior
+        if prior == "identity":
             if d != p:
                 raise ValueError(
                     "prior='identity' needs as many features as targets (questions and "
@@ -343,23 +371,21 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
                     f"n_targets={p}. Use prior='shared' or prior=None."
                 )
             return np.eye(d, dtype=X.dtype)
-        if isinstance(prior, str):
-            ridge, self.prior_alpha_ = ridge_prior(X, Y, starts, self.prior_alpha)
-            if prior == "shared":
-                return ridge
-            refined, self.prior_n_iter_, converged = contrastive_map(X, Y, ridge)
-            if not converged:
-                warnings.warn(
-                    f"The contrastive prior of {type(self).__name__} did not converge in "
-                    f"{self.prior_n_iter_} L-BFGS iterations; it is used as it is.",
-                    ConvergenceWarning,
-                )
-            return refined
-        prior = check_array(prior, dtype=X.dtype, input_name="prior")
-        if prior.shape != (d, p):
-            raise ValueError(
-                f"prior must have shape (n_features, n_targets) = ({d}, {p}); got "
-                f"{prior.shape}."
+        converged = True
+        if prior == "auto":
+            selected = select_prior(X, Y, starts, self.prior_alpha)
+            self.prior_choice_, self.prior_scores_ = selected.choice, selected.scores
+            self.prior_alpha_, self.prior_n_iter_ = selected.alpha, selected.n_iter
+            prior, converged = selected.prior, selected.converged is not False
+        else:
+            prior, self.prior_alpha_ = ridge_prior(X, Y, starts, self.prior_alpha)
+            if self.prior == "contrastive":
+                prior, self.prior_n_iter_, converged = contrastive_map(X, Y, prior)
+        if not converged:
+            warnings.warn(
+                f"The contrastive prior of {type(self).__name__} did not converge in "
+                f"{self.prior_n_iter_} L-BFGS iterations; it is used as it is.",
+                ConvergenceWarning,
             )
         return prior
 

@@ -9,6 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import sklearn_smoothbasis._prior as prior_module
 import sklearn_smoothbasis._smoothing_basis as smoothing_basis_module
+from sklearn_smoothbasis._linalg import linear_map
 from sklearn_smoothbasis._loss import ContrastiveLoss
 from sklearn_smoothbasis._ranking import target_indices
 from sklearn_smoothbasis._prior import (
@@ -213,3 +214,113 @@ def test_contrastive_map_with_bounded_rows_and_candidates(monkeypatch):
     X_used, Y_used = X[used], Y[used]
     assert mean_reciprocal_rank(Y_used, X_used @ bounded) > mean_reciprocal_rank(
         Y_used, X_used @ ridge)
+
+
+# prior="auto": the prior chosen by held-out retrieval.
+
+
+def _nuisance_paraphrases(n_clusters=15, rows=4, d=8, random_state=0):
+    """Answers equal to their cluster's centre, questions that stray from it far along
+    two directions shared by every cluster: what tells the answers apart is learnt
+    from how a cluster's paraphrases vary, which the contrastive refinement uses."""
+    rng = np.random.RandomState(random_state)
+    centres = _unit(rng.standard_normal((n_clusters, d)))
+    nuisance = np.linalg.qr(rng.standard_normal((d, d)))[0][:, :2]
+    groups = np.repeat(np.arange(n_clusters), rows)
+    X = _unit(centres[groups] + 0.1 * rng.standard_normal((len(groups), d))
+              + 1.5 * rng.standard_normal((len(groups), 2)) @ nuisance.T)
+    return X, centres[groups], groups, np.arange(0, len(groups) + 1, rows)
+
+
+def test_held_out_folds_keep_the_rest_of_each_cluster():
+    starts = np.array([0, 1, 4, 6, 18])  # a singleton, 3 rows, 2 rows, 12 rows
+    folds = prior_module.held_out_folds(starts, n_folds=5)
+    held = np.concatenate(folds)
+    assert sorted(held) == list(range(1, 18))  # every row of a cluster of two or more
+    cluster = np.repeat(np.arange(4), np.diff(starts))
+    for fold in folds:  # small clusters lose one row per fold, the large one a fifth
+        counts = np.bincount(cluster[fold], minlength=4)
+        assert counts[0] == 0 and counts[1] <= 1 and counts[2] <= 1 and counts[3] <= 3
+    assert prior_module.held_out_folds(np.arange(6)) == []
+
+
+@pytest.mark.parametrize("random_state", [0, 1])
+def test_auto_recorded_scores_are_the_held_out_criterion(random_state):
+    """Recomputed by hand: each candidate refitted without each fold, its held-out
+    rows ranked against every distinct target; the choice is the best score."""
+    X, Y, groups, starts = _paraphrased_answers("rotated", rows=3, random_state=random_state)
+    model = SmoothingBasisRegressor(prior="auto", n_basis=2, max_iter=5, tol=0)
+    model.fit(X, Y, groups=groups)
+    alpha, center = model.prior_alpha_, np.eye(X.shape[1])
+    if model.prior_choice_ == "identity":
+        alpha = select_prior_alpha(X, Y, starts, True)
+    ridge = linear_map(X, Y, "ridge", alpha, center=center)
+    refined = contrastive_map(X, Y, ridge)[0]
+    predictions = {"identity": np.empty_like(Y), "shared": np.empty_like(Y),
+                   "contrastive": np.empty_like(Y)}
+    for fold in prior_module.held_out_folds(starts):
+        kept = np.setdiff1d(np.arange(len(X)), fold)
+        fold_ridge = linear_map(X[kept], Y[kept], "ridge", alpha, center=center)
+        fold_refined = contrastive_map(X[kept], Y[kept], fold_ridge,
+                                       init=refined + fold_ridge - ridge)[0]
+        for name, fold_map in [("identity", center), ("shared", fold_ridge),
+                               ("contrastive", fold_refined)]:
+            predictions[name][fold] = X[fold] @ fold_map
+    expected = {name: mean_reciprocal_rank(Y, P, candidates=np.unique(Y, axis=0))
+                for name, P in predictions.items()}
+    assert model.prior_scores_ == pytest.approx(expected, abs=1e-6)
+    best = max(expected.values())
+    assert model.prior_choice_ == next(n for n in expected if expected[n] == best)
+    assert model.prior_scores_[model.prior_choice_] >= model.prior_scores_["identity"]
+
+
+@pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
+def test_auto_uses_the_chosen_candidates_map():
+    X, Y, groups, _ = _paraphrased_answers("rotated")
+    auto = SmoothingBasisRegressor(prior="auto", max_iter=5, random_state=0)
+    auto.fit(X, Y, groups=groups)
+    fixed = SmoothingBasisRegressor(prior=auto.prior_choice_, max_iter=5, random_state=0)
+    fixed.fit(X, Y, groups=groups)
+    np.testing.assert_allclose(auto.prior_, fixed.prior_, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(auto.predict(X), fixed.predict(X), rtol=1e-5, atol=1e-7)
+    assert fixed.prior_scores_ is None and fixed.prior_choice_ == auto.prior_choice_
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_auto_keeps_the_identity_when_answers_are_the_questions(random_state):
+    # Zero-shot is right: the identity, or a ridge map so strongly shrunk toward it
+    # that it retrieves as well; the refinement that moves away is not chosen.
+    X, Y, _, starts = _paraphrased_answers("same", random_state=random_state)
+    selected = prior_module.select_prior(X, Y, starts)
+    assert selected.choice in ("identity", "shared")
+    assert selected.scores["identity"] >= selected.scores["contrastive"]
+    if selected.choice == "shared":
+        assert selected.alpha >= 10 * np.mean(np.sum(X**2, axis=1))
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_auto_leaves_the_identity_for_a_distinct_linear_map(random_state):
+    X, Y, _, starts = _paraphrased_answers("rotated", random_state=random_state)
+    selected = prior_module.select_prior(X, Y, starts)
+    assert selected.choice in ("shared", "contrastive")
+    assert selected.scores[selected.choice] > selected.scores["identity"] + 0.3
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2])
+def test_auto_refines_where_paraphrases_carry_the_signal(random_state):
+    X, Y, _, starts = _nuisance_paraphrases(random_state=random_state)
+    selected = prior_module.select_prior(X, Y, starts)
+    assert selected.choice == "contrastive"
+
+
+def test_auto_without_square_maps_or_paraphrases():
+    X, Y, groups, starts = _paraphrased_answers("rotated")
+    selected = prior_module.select_prior(X, Y[:, :5], starts)  # answers in another space
+    assert set(selected.scores) == {"shared", "contrastive"}
+    singletons = np.arange(0, len(X), 3)  # one row per cluster: nothing to hold out
+    model = SmoothingBasisRegressor(prior="auto", n_basis=2, max_iter=5, tol=0)
+    model.fit(X[singletons], Y[singletons], groups=groups[singletons])
+    assert model.prior_choice_ == "shared" and model.prior_scores_ == {}
+    shared = SmoothingBasisRegressor(prior="shared", n_basis=2, max_iter=5, tol=0)
+    shared.fit(X[singletons], Y[singletons], groups=groups[singletons])
+    np.testing.assert_allclose(model.prior_, shared.prior_)
