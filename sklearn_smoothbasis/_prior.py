@@ -326,6 +326,15 @@ def held_out_folds(starts, n_folds=PRIOR_FOLDS):
     return [fold for fold in folds if fold.size]
 
 
+def _size_correction(counts):
+    r"""Weight :math:`f(n)` of the size correction of a row of a cluster of ``counts``
+    rows: :math:`\log\frac{n}{n-1} / \log\frac{n-1}{n-2}` for :math:`n \ge 3`
+    (a score linear in the log of the number of the cluster's rows), 0 for
+    :math:`n \le 2` (leaving out two rows leaves none)."""
+    n = np.maximum(counts.astype(np.float64), 3.0)
+    return np.where(counts >= 3, np.log(n / (n - 1)) / np.log((n - 1) / (n - 2)), 0.0)
+
+
 def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     r"""The prior of ``prior="auto"``: the candidate with the best held-out retrieval.
 
@@ -333,9 +342,27 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     shared ridge map :math:`P_\alpha` (:func:`ridge_prior`) and its contrastive
     refinement (:func:`contrastive_map`; only when some rows share a target). Each is
     refitted without the rows of each fold of :func:`held_out_folds` (the ridge
-    strength fixed at the one chosen on all rows) and scored by the mean reciprocal
-    rank of each held-out row's own target among all distinct targets, by cosine of
-    its prediction :math:`x_r P`; the identity needs no fit, its score is exact.
+    strength fixed at the one chosen on all rows) and scored by the reciprocal rank
+    :math:`q_1(r)` of each held-out row's own target among all distinct targets, by
+    cosine of its prediction :math:`x_r P`; the identity needs no fit, its score is
+    exact.
+
+    A held-out row's cluster keeps :math:`n - 1` of its :math:`n` rows, and a
+    refitted map learns less about it than the final map, fitted on all :math:`n`,
+    learns about a new question of that cluster: the bias that makes
+    cross-validation prefer the maps that learn least from a cluster's paraphrases
+    (the contrastive one most). It is corrected by scoring each row a second time,
+    with another row of its cluster also left out (:math:`q_2(r)`, :math:`n - 2`
+    rows kept), and extrapolating one row further on the log of the rows kept:
+
+    .. math::
+
+        s = \operatorname{mean}_r \Big[q_1(r) + f(n_r)\,\big(q_1(r) - q_2(r)\big)\Big],
+        \qquad f(n) = \log\frac{n}{n-1} \Big/ \log\frac{n-1}{n-2},
+
+        f = 0 \text{ for clusters of two rows.}
+
+    The identity, which does not learn, is not changed by it.
 
     Parameters
     ----------
@@ -356,9 +383,9 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         ``choice`` (name of the chosen candidate), ``prior`` (its map), ``alpha``
         (ridge strength, None for the identity), ``n_iter`` and ``converged``
         (L-BFGS of the contrastive map, None unless chosen) and ``scores`` (candidate
-        name to held-out mean reciprocal rank; empty, and ``choice="shared"``, when
-        no cluster has two rows: nothing to hold out, and the contrastive map would
-        be the ridge map).
+        name to its score :math:`s`; empty, and ``choice="shared"``, when no cluster
+        has two rows: nothing to hold out, and the contrastive map would be the
+        ridge map).
     """
     square = X.shape[1] == Y.shape[1]
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
@@ -371,25 +398,31 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     folds = held_out_folds(starts, n_folds)
     scores = {}
     if folds and len(candidates) > 1:
+        counts = np.diff(starts)
+        cluster_start = np.repeat(starts[:-1], counts)
+        cluster_size = np.repeat(counts, counts)
         held_out = np.concatenate(folds)
+        # The row after each held-out one in its cluster (cyclically): the second one
+        # left out of the size correction.
+        start, size = cluster_start[held_out], cluster_size[held_out]
+        partner = start + (held_out - start + 1) % size
+        partner = np.split(partner, np.cumsum([fold.size for fold in folds])[:-1])
         targets = _bounded_candidates(Y, held_out)
         own_target = target_indices(Y[held_out], targets)
-        predictions = {name: [] for name in candidates}
-        for fold in folds:
-            kept = np.ones(len(X), dtype=bool)
-            kept[fold] = False
-            fold_maps = {"identity": center}
-            fold_maps["shared"] = linear_map(X[kept], Y[kept], "ridge", alpha, center=center)
-            if "contrastive" in candidates:
-                # Started from the map of all rows, moved as the fold's anchor moved.
-                start = contrastive + (fold_maps["shared"] - ridge)
-                fold_maps["contrastive"] = contrastive_map(
-                    X[kept], Y[kept], fold_maps["shared"], init=start)[0]
-            for name in candidates:
-                predictions[name].append(X[fold] @ fold_maps[name])
+        predictions = {(name, left_out): [] for name in candidates for left_out in (1, 2)}
+        for fold, fold_partner in zip(folds, partner):
+            for left_out, dropped in [(1, fold), (2, np.concatenate([fold, fold_partner]))]:
+                kept = np.ones(len(X), dtype=bool)
+                kept[dropped] = False
+                fold_maps = _fold_maps(X[kept], Y[kept], alpha, center, ridge,
+                                       contrastive if "contrastive" in candidates else None)
+                for name in candidates:
+                    predictions[name, left_out].append(X[fold] @ fold_maps[name])
+        weight = _size_correction(size)
         for name in candidates:
-            ranks = ranks_of_targets(np.vstack(predictions[name]), targets, own_target)
-            scores[name] = float(np.mean(1.0 / ranks))
+            q1, q2 = (1.0 / ranks_of_targets(np.vstack(predictions[name, left_out]),
+                                             targets, own_target) for left_out in (1, 2))
+            scores[name] = float(np.mean(q1 + weight * (q1 - q2)))
         choice = max(candidates, key=lambda name: scores[name])  # first of the best
     else:
         choice = "shared"
@@ -399,3 +432,15 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         n_iter=n_iter if choice == "contrastive" else None,
         converged=converged if choice == "contrastive" else None,
     )
+
+
+def _fold_maps(X, Y, alpha, center, ridge, contrastive):
+    """The candidates refitted on the rows of a fold: the identity (``center``), the
+    ridge map of strength ``alpha`` and, unless ``contrastive`` is None, its
+    contrastive refinement, started from ``contrastive`` (the map of all rows) moved
+    as the fold's ridge map moved from ``ridge``."""
+    maps = {"identity": center, "shared": linear_map(X, Y, "ridge", alpha, center=center)}
+    if contrastive is not None:
+        start = contrastive + (maps["shared"] - ridge)
+        maps["contrastive"] = contrastive_map(X, Y, maps["shared"], init=start)[0]
+    return maps

@@ -244,34 +244,47 @@ def test_held_out_folds_keep_the_rest_of_each_cluster():
     assert prior_module.held_out_folds(np.arange(6)) == []
 
 
-@pytest.mark.parametrize("random_state", [0, 1])
-def test_auto_recorded_scores_are_the_held_out_criterion(random_state):
-    """Recomputed by hand: each candidate refitted without each fold, its held-out
-    rows ranked against every distinct target; the choice is the best score."""
-    X, Y, groups, starts = _paraphrased_answers("rotated", rows=3, random_state=random_state)
+@pytest.mark.parametrize("rows", [3, 4])
+def test_auto_recorded_scores_are_the_held_out_criterion(rows):
+    """Recomputed by hand: each candidate refitted without each held-out row, and
+    without it and the next row of its cluster; the reciprocal ranks of the held-out
+    rows' targets extrapolated to the full cluster; the choice is the best score."""
+    X, Y, groups, starts = _paraphrased_answers("rotated", rows=rows, random_state=rows)
     model = SmoothingBasisRegressor(prior="auto", n_basis=2, max_iter=5, tol=0)
     model.fit(X, Y, groups=groups)
-    alpha, center = model.prior_alpha_, np.eye(X.shape[1])
-    if model.prior_choice_ == "identity":
-        alpha = select_prior_alpha(X, Y, starts, True)
+    alpha, center = select_prior_alpha(X, Y, starts, True), np.eye(X.shape[1])
     ridge = linear_map(X, Y, "ridge", alpha, center=center)
     refined = contrastive_map(X, Y, ridge)[0]
-    predictions = {"identity": np.empty_like(Y), "shared": np.empty_like(Y),
-                   "contrastive": np.empty_like(Y)}
+    targets = np.unique(Y, axis=0)
+    reciprocal_ranks = {}
     for fold in prior_module.held_out_folds(starts):
-        kept = np.setdiff1d(np.arange(len(X)), fold)
-        fold_ridge = linear_map(X[kept], Y[kept], "ridge", alpha, center=center)
-        fold_refined = contrastive_map(X[kept], Y[kept], fold_ridge,
-                                       init=refined + fold_ridge - ridge)[0]
-        for name, fold_map in [("identity", center), ("shared", fold_ridge),
-                               ("contrastive", fold_refined)]:
-            predictions[name][fold] = X[fold] @ fold_map
-    expected = {name: mean_reciprocal_rank(Y, P, candidates=np.unique(Y, axis=0))
-                for name, P in predictions.items()}
+        for left_out in (1, 2):
+            # the next row of the same cluster, cyclically
+            partners = (fold - fold % rows) + (fold % rows + 1) % rows
+            dropped = fold if left_out == 1 else np.concatenate([fold, partners])
+            kept = np.setdiff1d(np.arange(len(X)), dropped)
+            fold_ridge = linear_map(X[kept], Y[kept], "ridge", alpha, center=center)
+            fold_refined = contrastive_map(X[kept], Y[kept], fold_ridge,
+                                           init=refined + fold_ridge - ridge)[0]
+            for name, fold_map in [("identity", center), ("shared", fold_ridge),
+                                   ("contrastive", fold_refined)]:
+                for row in fold:
+                    similarity = _unit(targets) @ (X[row] @ fold_map)
+                    own = similarity[np.flatnonzero((targets == Y[row]).all(axis=1))[0]]
+                    reciprocal_ranks[name, left_out, row] = 1 / np.sum(similarity >= own)
+    weight = np.log(rows / (rows - 1)) / np.log((rows - 1) / (rows - 2))
+    expected = {
+        name: np.mean([(1 + weight) * reciprocal_ranks[name, 1, row]
+                       - weight * reciprocal_ranks[name, 2, row] for row in range(len(X))])
+        for name in ("identity", "shared", "contrastive")
+    }
     assert model.prior_scores_ == pytest.approx(expected, abs=1e-6)
     best = max(expected.values())
     assert model.prior_choice_ == next(n for n in expected if expected[n] == best)
     assert model.prior_scores_[model.prior_choice_] >= model.prior_scores_["identity"]
+    # The identity does not learn: its score is its exact reciprocal rank.
+    assert expected["identity"] == pytest.approx(
+        mean_reciprocal_rank(Y, X, candidates=targets))
 
 
 @pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
