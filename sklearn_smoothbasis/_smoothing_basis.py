@@ -102,11 +102,15 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         retrieves held-out training rows: each is refitted without a tenth of the
         rows whose cluster has other rows (10 folds, at most one row of a small
         cluster per fold, so each held-out question keeps the rest of its cluster,
-        as in leave-one-out) and scored by the mean reciprocal rank of the held-out
-        rows' own targets by cosine of :math:`x P`; the simpler wins ties. The
-        criterion scores the prior map alone, not the per-cluster maps fitted on
-        top of it. With one row per cluster there is nothing to hold out and the
-        ridge map is kept (what ``"contrastive"`` gives there too). ``"shared"``: one ridge map fitted on all rows, shrunk
+        as in leave-one-out) and scored by the reciprocal rank of the held-out
+        rows' own targets by cosine of :math:`x P`, corrected for the row its
+        cluster lost by a second scoring with two of its rows left out,
+        extrapolated on the log of the rows kept (see the user guide); the
+        simpler wins ties. The criterion scores the prior map alone, not the
+        per-cluster maps fitted on top of it. With one row per cluster there is
+        nothing to hold out and the ridge map is kept (what ``"contrastive"``
+        gives there too). It costs about 20 refits of the contrastive map.
+        ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
         refined so each row's prediction is nearer (by cosine) its own target than
@@ -188,8 +192,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         The prior used, ``prior="auto"`` resolved (``"identity"``, ``"shared"`` or
         ``"contrastive"``); None when ``prior`` is an array or None.
     prior_scores_ : dict or None
-        With ``prior="auto"``: each candidate's held-out mean reciprocal rank, by
-        name; ``prior_choice_`` is the first of the best in the order identity,
+        With ``prior="auto"``: each candidate's held-out mean reciprocal rank,
+        corrected for cluster size, by name; ``prior_choice_`` is the first of the best in the order identity,
         shared, contrastive. Empty when no cluster has two rows (no criterion).
         None for the other priors.
     n_basis_ : int
