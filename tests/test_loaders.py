@@ -158,7 +158,7 @@ def test_embedded_clusters_valid_file(tmp_path):
 
 def test_embedded_clusters_accepts_dataset_folder_and_other_answer_dims(tmp_path):
     arrays = _valid_arrays()
-    arrays["A"] = np.ones((3, 6))  # answers may live in another space
+    arrays["A"] = np.arange(18.0).reshape(3, 6)  # answers may live in another space
     np.savez(tmp_path / "embeddings.npz", **arrays)
     data = load_embedded_clusters(tmp_path)
     assert data.answers.shape == (3, 6) and data.Y.shape == (7, 6)

@@ -1,5 +1,6 @@
 """Data: the planted-basis generator and loaders of embedded question clusters."""
 
+from ._lda_database import load_lda_database
 from ._loaders import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
 from ._synthetic import make_multicluster_regression
 
@@ -7,5 +8,6 @@ __all__ = [
     "load_embedded_clusters",
     "load_faq_demo",
     "load_jsonl_clusters",
+    "load_lda_database",
     "make_multicluster_regression",
 ]

