@@ -123,7 +123,14 @@ def target_indices(Y_true, candidates):
     )
     inverse = inverse.ravel()
     if np.unique(inverse[:m]).size < m:
-        raise ValueError("candidates must not contain duplicate rows.")
+        first = np.unique(inverse[:m], return_index=True)[1]
+        repeat = int(np.setdiff1d(np.arange(m), first)[0])
+        earlier = int(np.flatnonzero(inverse[:m] == inverse[repeat])[0])
+        raise ValueError(
+            f"candidates must not contain duplicate rows: rows {earlier} and {repeat} "
+            "are equal. Clusters that share an answer are one answer to retrieval; "
+            "merge them (the loaders of sklearn_smoothbasis.datasets do)."
+        )
     lookup = np.full(inverse.max() + 1, -1)
     lookup[inverse[:m]] = np.arange(m)
     target = lookup[inverse[m:]]

@@ -117,7 +117,8 @@ def test_float32_input():
         ([A, B], [A, B], {"k": 0}, "k must be an integer >= 1"),
         ([A, B], [A, B], {"k": 1.5}, "k must be an integer >= 1"),
         ([A, B], [A, B], {"candidates": [A, C]}, "1 of 2 rows of Y_true have no"),
-        ([A, B], [A, B], {"candidates": [A, B, A]}, "duplicate rows"),
+        ([A, B], [A, B], {"candidates": [A, B, A]},
+         r"duplicate rows: rows 0 and 2 are equal\. Clusters that share an answer"),
         ([A, B], [A, B], {"candidates": [[1, 0, 0]]}, "same number of columns"),
     ],
 )
