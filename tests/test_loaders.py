@@ -482,6 +482,23 @@ def test_jsonl_clusters_missing_file(tmp_path):
         load_jsonl_clusters(tmp_path / "missing.jsonl", model=HashEncoder())
 
 
+def test_jsonl_clusters_names_a_folder_as_a_folder(tmp_path):
+    (tmp_path / "x.jsonl").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"x.jsonl is a folder, not a JSONL file"):
+        load_jsonl_clusters(tmp_path / "x.jsonl", model=HashEncoder())
+
+
+def test_jsonl_clusters_reads_a_byte_order_mark(tmp_path):
+    """Editors that save "UTF-8 with BOM" put U+FEFF before the first line."""
+    plain = _write_jsonl(tmp_path / "plain.jsonl", CLUSTER_LINES)
+    marked = tmp_path / "marked.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    data = load_jsonl_clusters(marked, model=HashEncoder())
+    expected = load_jsonl_clusters(plain, model=HashEncoder())
+    assert data.cluster_ids == expected.cluster_ids
+    np.testing.assert_array_equal(data.X, expected.X)
+
+
 def test_jsonl_clusters_default_model_needs_embed_extra(tmp_path, monkeypatch):
     # Simulate an installation without the optional ``embed`` extra.
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)

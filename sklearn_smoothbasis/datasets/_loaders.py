@@ -355,6 +355,8 @@ def _resolve_existing_file(path, what, default_name=None):
             f"{path} is a directory with no {default_name} in it; pass the path of "
             f"the {what} itself."
         )
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a {what}.")
     if not path.is_file():
         raise FileNotFoundError(f"No such {what}: {path}")
     return path
@@ -461,7 +463,8 @@ def _read_jsonl_texts(path):
     """
     questions, groups, answer_texts, cluster_ids = [], [], [], []
     first_line_of_id = {}
-    with open(path, encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark, which some editors write, is not part of line 1.
+    with open(path, encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -742,7 +745,8 @@ def load_embedded_clusters(path, *, return_X_y=False):
 def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     """Embed a JSONL file of question/answer clusters.
 
-    Each non-blank line is one cluster: a JSON object with ``questions``
+    The file is UTF-8 (a leading byte-order mark is allowed). Each non-blank
+    line is one cluster: a JSON object with ``questions``
     (non-empty list of non-empty strings), ``answer`` (non-empty string) or
     ``answers`` (non-empty list of them, as in the ``clusters.jsonl`` of the
     shared data folders), and optionally ``cluster_id`` (defaults to the
@@ -779,6 +783,8 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError
+        If ``path`` is a folder.
     ValueError
         If a line is not valid JSON or lacks valid ``questions``, or valid
         ``answer`` or ``answers`` (the message gives the line number), if a
