@@ -63,7 +63,7 @@ def one_split(data, seed, max_test):
     answers, Y_train = data.answers, data.answers[g_train]
     spaces = search_spaces(X_train.shape[1], answers.shape[1], cosine_weight=0.5,
                            random_state=seed)
-    ours, compare_grid = spaces.pop("smoothing basis")
+    ours, compare_grid = spaces.pop("smoothing_basis")
 
     def tuned(estimator, grid):
         model, _, _ = tune(estimator, grid, X_train, Y_train, g_train, cv=3,

@@ -119,7 +119,7 @@ def main():
         max_test = 2000 if name == "clinc150" else None
         spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
         baselines = [clone(est).set_params(**params)
-                     for method, (est, grid) in spaces.items() if method != "smoothing basis"
+                     for method, (est, grid) in spaces.items() if method != "smoothing_basis"
                      for params in (ParameterGrid(grid) if grid else [{}])]
         per_split = [
             recalls(*split_dataset(data, n_train=1, max_test=max_test, random_state=seed),

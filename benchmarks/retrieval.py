@@ -27,6 +27,7 @@ from sklearn.model_selection import ParameterGrid
 
 from sklearn_smoothbasis._linalg import unit_rows
 from sklearn_smoothbasis.compare import (
+    METHOD_NAMES,
     compare_retrieval,
     format_table,
     search_spaces,
@@ -106,13 +107,13 @@ def main():
         for title, n_train in protocols(name, data):
             rows, header, (best, union) = run(title, data, n_train)
             best_baseline = max(r["recall_at_1"] for r in rows
-                                if r["method"] != "smoothing basis")
-            ours = next(r["recall_at_1"] for r in rows if r["method"] == "smoothing basis")
+                                if r["method"] != "smoothing_basis")
+            ours = next(r["recall_at_1"] for r in rows if r["method"] == "smoothing_basis")
             verdict = (f"smoothing basis {ours:.3f} vs best baseline {best_baseline:.3f}: "
                        f"{100 * (ours - best_baseline):+.1f} points of Recall@1")
             ceiling = (
                 "Ceiling, chosen on the held-out questions (not a result): best candidate "
-                "of each grid " + ", ".join(f"{m} {r:.3f}" for m, r in best.items())
+                "of each grid " + ", ".join(f"{METHOD_NAMES[m]} {r:.3f}" for m, r in best.items())
                 + f"; retrieved by at least one candidate of any method: {union:.3f}."
             )
             print(header + format_table(rows) + "\n" + verdict + "\n" + ceiling + "\n",

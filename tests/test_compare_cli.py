@@ -119,9 +119,9 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     """Every candidate of every grid fits: no identity map between unequal spaces."""
     X, groups, _ = _retrieval_problem(n_clusters=4, per_cluster=3)
     Y = np.random.RandomState(0).standard_normal((len(X), n_targets))
-    spaces = search_spaces(8, n_targets, max_iter=2)
-    assert ("zero-shot cosine" in spaces) == (n_targets == 8)
-    ours, grid = spaces["smoothing basis"]
+    spaces = search_spaces(8, n_targets, max_iter=2, cosine_weight=[0.0, 0.5])
+    assert ("zero_shot_cosine" in spaces) == (n_targets == 8)
+    ours, grid = spaces["smoothing_basis"]
     # The default prior; its strength is chosen inside fit.
     assert ours.prior == "contrastive" and ours.prior_alpha == "auto"
     assert "prior" not in grid and "prior_alpha" not in grid
@@ -188,7 +188,7 @@ def test_cli_reports_unreadable_data_without_a_traceback(tmp_path, command):
 def test_cli_fit_checks_the_output_folder_before_fitting(tmp_path):
     _write_npz(tmp_path / "clusters.npz")
     out = tmp_path / "missing" / "m.pkl"
-    with pytest.raises(SystemExit, match="no such directory"):
+    with pytest.raises(SystemExit, match="--out .*: The folder of .* does not exist"):
         main(["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out)])
 
 
@@ -198,12 +198,12 @@ def test_cli_fit_checks_the_output_folder_before_fitting(tmp_path):
     (["compare", "--cv", "1"], "--cv: expected an integer >= 2"),
     (["compare", "--num-basis", "0"], "--num-basis: expected an integer >= 1"),
     (["compare", "--iterations", "x"], "--iterations: expected an integer >= 1, got 'x'"),
-    (["compare", "--cosine-weight", "2"], r"--cosine-weight: expected a number in \[0, 1\]"),
+    (["compare", "--cosine-weight", "2"], r"--cosine-weight: expected a finite number in \[0, 1\]"),
     (["compare", "--seed", "-1"], "--seed: expected an integer in"),
     (["fit", "--data", "d.npz", "--out", "m.pkl", "--routing-temperature", "0"],
-     "--routing-temperature: expected a number > 0"),
+     "--routing-temperature: expected a finite number > 0"),
     (["fit", "--data", "d.npz", "--out", "m.pkl", "--alpha", "-1"],
-     "--alpha: expected a number >= 0"),
+     "--alpha: expected a finite number >= 0"),
 ])
 def test_cli_rejects_invalid_arguments_by_name(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -212,10 +212,14 @@ def test_cli_rejects_invalid_arguments_by_name(argv, message, capsys):
     assert re.search(message, capsys.readouterr().err)
 
 
-def test_cli_cosine_weight_minus_one_means_tune_it():
+def test_cli_cosine_weight_one_value_fixes_it_several_are_tuned():
     from sklearn_smoothbasis.__main__ import _cosine_weight, build_parser
 
     parse = build_parser().parse_args
-    assert _cosine_weight(parse(["compare", "--cosine-weight", "-1"])) is None
+    assert _cosine_weight(parse(["compare", "--cosine-weight", "0", "0.5"])) == [0.0, 0.5]
     assert _cosine_weight(parse(["compare", "--cosine-weight", "0"])) == 0.0
     assert _cosine_weight(parse(["compare"])) == 0.5
+    _, grid = search_spaces(8, 8, cosine_weight=[0.0, 0.5])["smoothing_basis"]
+    assert grid["cosine_weight"] == [0.0, 0.5]
+    _, grid = search_spaces(8, 8, cosine_weight=0.0)["smoothing_basis"]
+    assert "cosine_weight" not in grid

@@ -1,19 +1,20 @@
-"""The retrieval comparison protocol: split, tune every method alike, score held-out queries.
+"""The comparison protocol: split, tune every method alike, score held-out queries.
 
-Used by the ``smoothbasis compare`` command and by ``benchmarks/retrieval.py``.
-
-Protocol
---------
 1. Each cluster's questions are split into ``n_train`` training questions and held-out
    questions (:func:`retrieval_split`); a dataset with no more than ``n_train``
    questions per cluster but separate queries trains on all questions and tests on
-   the queries.
+   the queries (:func:`split_dataset`).
 2. Every method is tuned by :class:`~sklearn.model_selection.GridSearchCV` on the
    training rows only, with the same folds (:class:`ClusterStratifiedKFold`, every test
    cluster keeps training rows) and the same scorer (Recall@1 of routed predictions
-   among the fold's answers). Groups reach ``fit`` through metadata routing.
+   among the fold's answers). Groups reach ``fit`` through metadata routing
+   (:func:`tune`).
 3. The refitted best model predicts the held-out questions *routed* (their cluster is
-   not given) and is scored by Recall@1, MRR and mean cosine against all answers.
+   not given) and is scored by Recall@1, MRR and mean cosine against all answers
+   (:func:`compare_retrieval`).
+
+Which methods and grids are compared is :func:`search_spaces`' business; how the
+results are shown, :func:`format_table` and :func:`plot_table`'s.
 """
 
 import time
@@ -26,19 +27,13 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._baselines import (
-    IndependentProjectionRegressor,
-    MultiHeadRegressor,
-    SharedProjectionRegressor,
+from ..metrics import (
+    mean_cosine_similarity,
+    mean_reciprocal_rank,
+    recall_at_1_scorer,
+    recall_at_k,
 )
-from ._smoothing_basis import SmoothingBasisRegressor
-from .metrics import mean_cosine_similarity, mean_reciprocal_rank, recall_at_1_scorer, recall_at_k
-from .model_selection import ClusterStratifiedKFold
-
-__all__ = [
-    "compare_retrieval", "format_table", "plot_table", "retrieval_split", "search_spaces",
-    "split_dataset", "tune",
-]
+from ..model_selection import ClusterStratifiedKFold
 
 
 _SPLIT_CONSTRAINTS = {
@@ -146,78 +141,6 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     return data.X[train], data.groups[train], data.X[test], data.groups[test]
 
 
-def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_weight=None,
-                  random_state=0):
-    """The methods compared and the grid each is tuned over.
-
-    Parameters
-    ----------
-    n_features, n_targets : int
-        Embedding sizes; zero-shot cosine needs them equal.
-    n_basis, max_iter : int or "auto", int
-        Fixed settings of :class:`SmoothingBasisRegressor`.
-    cosine_weight : float or None
-        Fixed cosine weight, or ``None`` to tune it over {0, 0.5}.
-    random_state : int
-        Seed of the estimators.
-
-    Returns
-    -------
-    spaces : dict
-        ``name -> (estimator, param_grid)``.
-
-    Notes
-    -----
-    The baselines are cheap, so their one or two parameters get logarithmic grids,
-    and every baseline that routes also chooses between plain cosine routing and
-    routing whitened by the within-cluster covariance (``routing_shrinkage`` 1.0 or
-    ``"auto"``): 32 candidates for the independent maps, 16 for the multi-head
-    router, 7 for the shared map. The smoothing basis gets 8, ``alpha`` and
-    ``routing_temperature`` (16 when the cosine weight is tuned too); its prior's strength and
-    its routing's shrinkage are chosen inside ``fit`` (``prior_alpha="auto"``,
-    ``routing_shrinkage="auto"``). Tuning those too (32 candidates, the grid before
-    ``prior_alpha="auto"``) picked no better on held-out questions, at four times the
-    cost: with a few hundred training questions the cross-validated scores of the
-    candidates differ by less than their noise (``benchmarks/model_selection.py``).
-
-    The prior stays the default ``prior="contrastive"`` (the shared ridge map where
-    no two training rows share an answer). Cross-validation is not asked to choose
-    between it and ``prior="shared"``: its folds hold one question per cluster fewer
-    than the final fit, which costs the contrastive prior, which learns from the
-    paraphrases within a cluster, more than the shared one, so it prefers the shared
-    prior where the held-out questions prefer the contrastive one
-    (``benchmarks/model_selection.py``).
-    """
-    temperatures = [0.01, 0.02, 0.05, 0.1]
-    routing_shrinkages = [1.0, "auto"]
-    spaces = {}
-    if n_features == n_targets:
-        spaces["zero-shot cosine"] = (SharedProjectionRegressor(method="identity"), {})
-    spaces["multi-head router"] = (
-        MultiHeadRegressor(),
-        {"routing_temperature": [0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5],
-         "routing_shrinkage": routing_shrinkages},
-    )
-    spaces["shared ridge map"] = (
-        SharedProjectionRegressor(method="ridge"), {"alpha": [10.0**e for e in range(-3, 4)]}
-    )
-    spaces["independent ridge maps"] = (
-        IndependentProjectionRegressor(method="ridge"),
-        {"alpha": [0.01, 0.1, 1.0, 10.0], "routing_temperature": temperatures,
-         "routing_shrinkage": routing_shrinkages},
-    )
-    spaces["smoothing basis"] = (
-        SmoothingBasisRegressor(n_basis=n_basis, max_iter=max_iter, random_state=random_state,
-                                cosine_weight=0.5 if cosine_weight is None else cosine_weight),
-        {
-            "alpha": [0.1, 0.3, 1.0, 3.0],
-            "routing_temperature": [0.03, 0.1],
-            **({"cosine_weight": [0.0, 0.5]} if cosine_weight is None else {}),
-        },
-    )
-    return spaces
-
-
 def tune(estimator, param_grid, X, Y, groups, *, cv=3, random_state=0):
     """Grid search by routed Recall@1 on cluster-stratified folds, groups routed to fit.
 
@@ -270,7 +193,7 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
     answers : ndarray of shape (n_clusters, p)
         One answer embedding per cluster: the targets and the retrieval candidates.
     spaces : dict
-        ``name -> (estimator, param_grid)``, as returned by :func:`search_spaces`.
+        ``method -> (estimator, param_grid)``, as returned by :func:`search_spaces`.
     cv : int, default=3
         Folds of the cluster-stratified cross-validation. When no cluster has two
         training rows, nothing can be held out and every method keeps its defaults.
@@ -282,7 +205,8 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
     Returns
     -------
     rows : list of dict
-        One per method: ``method``, ``params``, ``recall_at_1``, ``mrr``,
+        One per method, in the order of ``spaces``: ``method`` (its key in
+        ``spaces``), ``params``, ``recall_at_1``, ``mrr``,
         ``mean_cosine``, ``fit_seconds`` (refit on all training rows) and
         ``tune_seconds`` (the whole search).
     """
@@ -290,11 +214,11 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
     Y_train, Y_test = answers[groups_train], answers[groups_test]
     can_tune = np.bincount(np.unique(groups_train, return_inverse=True)[1]).max() >= 2
     rows = []
-    for step, (name, (estimator, grid)) in enumerate(spaces.items(), start=1):
+    for step, (method, (estimator, grid)) in enumerate(spaces.items(), start=1):
         n_candidates = int(np.prod([len(v) for v in grid.values()])) if grid else 1
         if progress:
             folds = f"x {cv} folds" if can_tune and grid else "(no tuning)"
-            progress(f"[{step}/{len(spaces)}] {name}: {n_candidates} candidates {folds} ...")
+            progress(f"[{step}/{len(spaces)}] {method}: {n_candidates} candidates {folds} ...")
         start = time.perf_counter()
         if can_tune and grid:
             model, params, fit_seconds = tune(
@@ -307,7 +231,7 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         tune_seconds = time.perf_counter() - start
         Y_pred = model.predict(X_test)  # routed: the query's cluster is not given
         rows.append({
-            "method": name,
+            "method": method,
             "params": params,
             "recall_at_1": recall_at_k(Y_test, Y_pred, candidates=answers, k=1),
             "mrr": mean_reciprocal_rank(Y_test, Y_pred, candidates=answers),
@@ -318,72 +242,3 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         if progress:
             progress(f"      done in {tune_seconds:.1f}s: Recall@1 {rows[-1]['recall_at_1']:.3f}")
     return rows
-
-
-def _format_params(params):
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(params.items())) or "-"
-
-
-def format_table(rows, *, markdown=False):
-    """The comparison as a text (or Markdown) table, best Recall@1 first.
-
-    Parameters
-    ----------
-    rows : list of dict
-        As returned by :func:`compare_retrieval`.
-    markdown : bool, default=False
-        Markdown instead of aligned plain text.
-
-    Returns
-    -------
-    table : str
-        One line per method.
-    """
-    header = ["method", "best parameters", "Recall@1", "MRR", "mean cos", "fit s"]
-    body = [
-        [r["method"], _format_params(r["params"]), f"{r['recall_at_1']:.3f}",
-         f"{r['mrr']:.3f}", f"{r['mean_cosine']:.3f}", f"{r['fit_seconds']:.2f}"]
-        for r in sorted(rows, key=lambda r: -r["recall_at_1"])
-    ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
-    return "\n".join([fmt.format(*header), fmt.format(*["-" * w for w in widths])]
-                     + [fmt.format(*row) for row in body])
-
-
-def plot_table(rows, path):
-    """Bar chart of Recall@1 and MRR per method, saved to ``path`` (needs matplotlib).
-
-    Parameters
-    ----------
-    rows : list of dict
-        As returned by :func:`compare_retrieval`.
-    path : str or path-like
-        Where the PNG is written.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'Plotting needs matplotlib: pip install "sklearn-smoothbasis[plot]"'
-        ) from exc
-    rows = sorted(rows, key=lambda r: r["recall_at_1"])
-    names = [r["method"] for r in rows]
-    y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
-    ax.barh(y - 0.2, [r["recall_at_1"] for r in rows], height=0.4, label="Recall@1")
-    ax.barh(y + 0.2, [r["mrr"] for r in rows], height=0.4, label="MRR")
-    ax.set_yticks(y, names)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("held-out questions, routed")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
