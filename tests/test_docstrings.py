@@ -13,7 +13,7 @@ PUBLIC = (
     + [f"sklearn_smoothbasis.{name}.{method}" for name in ESTIMATORS
        for method in ("fit", "predict", "retrieve", "score")]
     + [f"{module.__name__}.{name}" for module in (compare, datasets, io, model_selection)
-       for name in module.__all__]
+       for name in module.__all__ if callable(getattr(module, name))]
     + [f"{metrics.__name__}.{name}" for name in metrics.__all__
        if callable(getattr(metrics, name)) and not name.endswith("_scorer")]
 )
