@@ -16,6 +16,7 @@ from sklearn_smoothbasis import (
 )
 from sklearn_smoothbasis._growing import answer_neighbour_weights
 from sklearn_smoothbasis._loss import ClusterLoss
+from sklearn_smoothbasis._prior import ridge_prior
 from sklearn_smoothbasis._solvers import BasisObjective
 from sklearn_smoothbasis.datasets import make_multicluster_regression
 
@@ -94,15 +95,48 @@ def test_centroids_and_routing_are_those_of_all_rows_so_far():
     np.testing.assert_allclose(model.target_means_, fitted.target_means_, rtol=1e-12)
 
 
-def test_prior_and_number_of_basis_maps_are_kept():
+def test_the_shared_prior_follows_all_rows_at_its_fitted_strength():
     X, Y, groups = _data()
     first = groups < 9
-    model = _model().fit(X[first], Y[first], groups[first])
-    prior = model.prior_.copy()
+    model = _model(prior_alpha="auto").fit(X[first], Y[first], groups[first])
+    alpha = model.prior_alpha_
     model.partial_fit(X[~first], Y[~first], groups[~first])
-    np.testing.assert_array_equal(model.prior_, prior)
+    starts = np.concatenate(([0], np.cumsum(np.bincount(groups))))
+    order = np.argsort(groups, kind="stable")
+    expected, _ = ridge_prior(X[order], Y[order], starts, alpha)
+    np.testing.assert_allclose(model.prior_, expected, rtol=1e-10, atol=1e-12)
+    assert model.prior_alpha_ == alpha
     assert model.basis_.shape[0] == model.n_basis_ == 2
     assert model.n_iter_ <= 1
+
+
+@pytest.mark.parametrize("prior", ["identity", None, "array"])
+def test_priors_not_learned_from_rows_are_kept(prior):
+    X, Y, groups = _data()
+    first = groups < 9
+    given = np.random.RandomState(0).standard_normal((6, 6)) if prior == "array" else prior
+    model = _model(prior=given).fit(X[first], Y[first], groups[first])
+    before = None if model.prior_ is None else model.prior_.copy()
+    model.partial_fit(X[~first], Y[~first], groups[~first])
+    if before is None:
+        assert model.prior_ is None
+    else:
+        np.testing.assert_array_equal(model.prior_, before)
+
+
+def test_the_contrastive_prior_continues_from_where_it_was():
+    # FAQ-like: one answer per cluster, questions scattered around it
+    rng = np.random.RandomState(0)
+    answers = rng.standard_normal((12, 6))
+    groups = np.repeat(np.arange(12), 4)
+    Y = answers[groups]
+    X = Y + 0.5 * rng.standard_normal(Y.shape)
+    first = groups < 9
+    model = _model(prior="contrastive").fit(X[first], Y[first], groups[first])
+    before = model.prior_.copy()
+    model.partial_fit(X[~first], Y[~first], groups[~first])
+    assert 0 < model.prior_n_iter_ <= 10
+    assert not np.allclose(model.prior_, before)
 
 
 def test_the_basis_step_never_increases_the_objective_of_all_rows():
