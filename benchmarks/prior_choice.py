@@ -30,6 +30,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _bench_utils import PACKAGE_STATE, command_line
+from _report import REPO, SHARED_DATA, machine, write_section
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 
@@ -37,9 +39,6 @@ from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import retrieval_split, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import mean_reciprocal_rank, recall_at_k
-
-from _bench_utils import PACKAGE_STATE, command_line
-from _report import REPO, SHARED_DATA, machine, write_section
 
 DATASETS = ["faq_demo", "unifyweaver_qa", "clinc150", "unifyweaver_lda"]
 PRIORS = ["identity", "shared", "contrastive", "auto"]
@@ -61,7 +60,7 @@ def load(name, data_root, lda_cache):
         np.savez(lda_cache, X=data.X, groups=data.groups, answers=data.answers,
                  questions=np.asarray(data.questions))
     cached = np.load(lda_cache)
-    return Bunch(**{key: cached[key] for key in cached.files})
+    return Bunch(**{key: cached[key] for key in ("X", "groups", "answers", "questions")})
 
 
 def split(name, data, seed):
@@ -152,15 +151,20 @@ def main():
     results = {path.stem: json.loads(path.read_text())
                for path in sorted(args.results_dir.glob("*.json"))}
     lines, sizes = table(results)
+    lda_source = "`unified.db` through `load_lda_database` (cached in `--lda-cache`)"
+    if args.lda_cache.exists() and "source" in np.load(args.lda_cache).files:
+        lda_source = str(np.load(args.lda_cache)["source"])
     text = (
         "## The prior chosen by the data\n\n"
         "Routed Recall@1 / MRR of the held-out questions among all answers, mean over "
         "random splits with 3 training questions per cluster (clinc150: 2000 held-out "
-        "questions; unifyweaver_lda: `unified.db` through `load_lda_database`, clusters "
-        "that share an answer merged, only questions whose text is not a training "
-        "question held out), of `SmoothingBasisRegressor(prior=P, max_iter=20, "
+        f"questions; unifyweaver_lda: {lda_source}; only questions whose text is not "
+        "a training question held out), of `SmoothingBasisRegressor(prior=P, max_iter=20, "
         "random_state=0)`, every other parameter at its default. "
-        f"{sizes}. Produced by `{command_line()}` on {machine()}.\n\n"
+        f"{sizes}. The split-to-split noise is the standard deviation over the splits "
+        "of the difference from zero-shot. Produced by `python benchmarks/prior_choice.py` "
+        "(each data set in its own process, `--datasets NAME`, the table written from "
+        f"all their results; this run: `{command_line()}`) on {machine()}.\n\n"
         + lines + "\n"
     )
     print(text)
