@@ -14,6 +14,7 @@ import pytest
 from test_loaders import HashEncoder  # the fake encoder of the sibling test module
 
 from sklearn_smoothbasis.datasets import (
+    load_clusters,
     load_embedded_clusters,
     load_jsonl_clusters,
     load_lda_database,
@@ -360,3 +361,34 @@ def test_not_a_database(tmp_path):
         load_lda_database(path, model=HashEncoder())
     with pytest.raises(FileNotFoundError, match="No such LDA database"):
         load_lda_database(tmp_path / "missing.db", model=HashEncoder())
+
+
+# ---------------------------------------------------------------------------
+# load_clusters: one entry point for every format
+# ---------------------------------------------------------------------------
+
+
+def test_load_clusters_reads_each_format_by_its_content(tmp_path):
+    database = _write_db(tmp_path / "faq.sqlite-export")  # SQLite header, any name
+    from_db = load_clusters(database, model=HashEncoder())
+    assert from_db.cluster_ids == ["tea", "coffee", "cocoa"]
+
+    jsonl = tmp_path / "faq.jsonl"
+    jsonl.write_text(json.dumps({"questions": ["brew tea"], "answer": "Steep."}) + "\n")
+    assert load_clusters(jsonl, model=HashEncoder()).questions == ["brew tea"]
+
+    archive = tmp_path / "faq.npz"
+    np.savez(archive, X=from_db.X, groups=from_db.groups, A=from_db.answers)
+    _, Y, _ = load_clusters(archive, return_X_y=True)
+    np.testing.assert_array_equal(Y, from_db.Y)
+
+
+def test_load_clusters_names_what_is_wrong(tmp_path):
+    not_a_database = tmp_path / "lda.db"
+    not_a_database.write_text("not a database, just text " * 10)
+    with pytest.raises(ValueError, match="not an SQLite database"):
+        load_clusters(not_a_database, model=HashEncoder())
+    with pytest.raises(FileNotFoundError, match="No such LDA database"):
+        load_clusters(tmp_path / "missing.db")
+    with pytest.raises(FileNotFoundError, match="No such embeddings file"):
+        load_clusters(tmp_path / "missing.npz")
