@@ -51,8 +51,11 @@ def load_clusters(path, *, model=None, return_X_y=False):
 
     Returns
     -------
-    data : :class:`~sklearn.utils.Bunch` or tuple of ndarray
+    data : :class:`~sklearn.utils.Bunch`
         As the reader returns it.
+
+    (X, Y, groups) : tuple of ndarray
+        Returned instead when ``return_X_y`` is True.
 
     Raises
     ------
