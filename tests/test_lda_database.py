@@ -11,8 +11,11 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.utils import Bunch
 from test_loaders import HashEncoder  # the fake encoder of the sibling test module
 
+from sklearn_smoothbasis.__main__ import main
+from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import (
     load_clusters,
     load_embedded_clusters,
@@ -392,3 +395,57 @@ def test_load_clusters_names_what_is_wrong(tmp_path):
         load_clusters(tmp_path / "missing.db")
     with pytest.raises(FileNotFoundError, match="No such embeddings file"):
         load_clusters(tmp_path / "missing.npz")
+
+
+# ---------------------------------------------------------------------------
+# The protocol and the command on clusters that share answers and questions
+# ---------------------------------------------------------------------------
+
+
+def test_split_holds_out_no_question_that_is_also_a_training_question():
+    # the same question (row) in clusters 0 and 1, whose answers differ
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 4))
+    X[4] = X[0]
+    data = Bunch(X=X, groups=np.array([0, 0, 0, 0, 1, 1, 1, 1]))
+    seen_held_out = False
+    for seed in range(20):
+        X_train, _, X_test, _ = split_dataset(data, n_train=2, random_state=seed)
+        training = {row.tobytes() for row in X_train}
+        assert not any(row.tobytes() in training for row in X_test)
+        seen_held_out |= any(np.array_equal(row, X[0]) for row in X_test)
+    assert seen_held_out  # held out when its copy is not in training
+
+    twins = Bunch(X=np.vstack([X[:2], X[:2]]), groups=np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="Every held-out question is also a training"):
+        split_dataset(twins, n_train=1, random_state=0)
+
+
+@pytest.fixture
+def imported_twice_db(tmp_path):
+    path = _write_db(tmp_path / "lda.db", IMPORTED_TWICE)
+    _store_vectors(path)  # no encoder needed
+    return path
+
+
+def test_compare_and_fit_read_a_database(imported_twice_db, tmp_path, capsys):
+    main(["compare", "--data", str(imported_twice_db), "--train-per-cluster", "2",
+          "--iterations", "2", "--cv", "2", "--quiet"])
+    out, err = capsys.readouterr()
+    assert "3 clusters, 6 training questions, 2 held-out questions" in out
+    assert "smoothing basis" in out and "multi-head router" in out
+    assert err.count("warning: ") == 1 and "(5 -> 3 clusters)" in err
+    assert "Traceback" not in err
+
+    model_file = tmp_path / "model.pkl"
+    main(["fit", "--data", str(imported_twice_db), "--out", str(model_file),
+          "--iterations", "2", "--quiet"])
+    assert model_file.is_file()
+    assert "3 clusters" in capsys.readouterr().out
+
+
+def test_command_names_a_broken_database(tmp_path, capsys):
+    path = _write_db(tmp_path / "lda.db", extra_sql="DROP TABLE cluster_answers;")
+    with pytest.raises(SystemExit, match=r"error: cannot load --data .*lda\.db: .*"
+                       r"missing table\(s\) cluster_answers"):
+        main(["compare", "--data", str(path), "--quiet"])

@@ -106,9 +106,12 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     Returns
     -------
     X_train, groups_train, X_test, groups_test : ndarray
-        The questions and clusters of each side. A dataset with no more than
-        ``n_train`` questions per cluster and separate queries trains on all its
-        questions and tests on the queries.
+        The questions and clusters of each side. A held-out question whose
+        embedding is also a training question's (the same text in two clusters)
+        is left out: it would test memory, not retrieval, so there may be fewer
+        than ``max_test``. A dataset with no more than ``n_train`` questions per
+        cluster and separate queries trains on all its questions and tests on the
+        queries.
 
     Raises
     ------
@@ -128,6 +131,14 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
         return data.X, data.groups, data.X_query, data.groups_query
     train, test = retrieval_split(data.groups, n_train=n_train, max_test=max_test,
                                   random_state=random_state)
+    training_rows = {row.tobytes() for row in data.X[train]}
+    in_training = np.array([data.X[i].tobytes() in training_rows for i in test], dtype=bool)
+    if len(test) and in_training.all():
+        raise ValueError(
+            "Every held-out question is also a training question (the same embedding, "
+            "in another cluster), so nothing is left to evaluate on."
+        )
+    test = test[~in_training]
     if len(test) == 0:
         remedy = (
             "every cluster has one question, so give held-out queries (X_query and "
