@@ -13,17 +13,10 @@ Each returns a :class:`sklearn.utils.Bunch` built and validated by
 (:func:`~sklearn_smoothbasis.datasets.load_lda_database`, in its own module,
 too).
 
-Clusters that share an answer
------------------------------
-Retrieval ranks answers, so two clusters whose answer embeddings are equal are
-one answer to a query: no metric or model can tell them apart. :func:`_make_bunch`
-therefore merges them, for every loader: clusters whose rows of ``A`` are
-exactly equal become one cluster (the first of them, in the source's order),
-holding the questions of all, and a ``UserWarning`` names them. The text loaders
-embed each distinct text once, so clusters with the same answer texts get equal
-rows. After merging, a question that occurs twice in one cluster (the same text,
-or without texts the same embedding) is kept once, and the warning counts the
-dropped rows.
+Clusters that share an answer are merged, and repeated (cluster, question) rows
+dropped, by :func:`_make_bunch` for every loader (the rule is in the package
+docstring); the text loaders embed each distinct text once, so clusters with the
+same answer texts get equal rows.
 """
 
 import json
