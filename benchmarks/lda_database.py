@@ -15,9 +15,12 @@ Writes its section of ``docs/benchmarks.md``.
 """
 
 import argparse
+import os
+import sqlite3
 import subprocess
 import sys
 import warnings
+from contextlib import closing
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -110,6 +113,9 @@ def main():
     parser.add_argument("--db", default=SHARED_DATA / "unifyweaver_lda" / "unified.db")
     parser.add_argument("--splits", type=int, default=5)
     args = parser.parse_args()
+    with closing(sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)) as db:
+        args.db_counts = [db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                          for table in ("qa_clusters", "cluster_questions")]
     data, notes = load(args.db)
     for note in notes:
         print(note, file=sys.stderr)
@@ -117,6 +123,11 @@ def main():
     for seed in range(args.splits):
         print(f"split {seed} ...", file=sys.stderr, flush=True)
         results.append(run_split(data, seed))
+        report(args, data, results)  # after each split: a long run leaves what it did
+
+
+def report(args, data, results):
+    """Print the section of the splits done so far and write it to the page."""
     table, verdicts, params = summary_table(results)
     sizes = sorted({(n_train, n_test) for _, n_train, n_test in results})
     size_text = "; ".join(f"{a} training / {b} held-out" for a, b in sizes)
@@ -125,16 +136,20 @@ def main():
         "The proposal's real-data test, \"compare Recall@1 vs multi-head\", on its own "
         "database: `../shared/data/unifyweaver_lda/unified.db` read by "
         "`load_lda_database`, texts embedded with all-MiniLM-L6-v2. The database "
-        "imports about 35 topics up to three times: the loader merges the "
-        f"clusters that share an answer and keeps each (cluster, question) once, "
-        f"{len(data.answers)} clusters and {len(data.X)} questions; "
+        f"holds {args.db_counts[0]} clusters and {args.db_counts[1]} (cluster, question) "
+        "rows, many of them copies of the same FAQ entries imported more than once: "
+        "the loader merges the clusters that share an answer and keeps each (cluster, "
+        f"question) once, {len(data.answers)} clusters and {len(data.X)} questions; "
         f"{N_TRAIN} training questions per cluster, the rest held out except questions "
         "whose text is also a training question (of another cluster); "
         f"{size_text} questions. Every method tuned by the same 3-fold "
         f"cluster-stratified CV on the training questions, held-out questions routed; "
-        f"{args.splits} random splits (seeds 0-{args.splits - 1}). Produced by "
-        "`python benchmarks/lda_database.py` at commit "
-        f"{commit()} on {machine()}.\n\n"
+        f"{len(results)} random splits (seeds 0-{len(results) - 1}"
+        + (f", of {args.splits} asked for" if len(results) < args.splits else "")
+        + "). Produced by "
+        f"`python benchmarks/lda_database.py --splits {args.splits}` at commit "
+        f"{commit()} on {machine()}, load average {os.getloadavg()[0]:.0f} when it "
+        "ended.\n\n"
         + table + "\n\n" + "\n\n".join(verdicts)
         + f"\n\nParameters CV chose for the smoothing basis: {params}.\n"
     )
