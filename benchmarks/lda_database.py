@@ -23,6 +23,7 @@ import warnings
 from contextlib import closing
 
 import numpy as np
+from _report import REPO, SHARED_DATA, machine, write_section
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis.compare import (
@@ -33,17 +34,15 @@ from sklearn_smoothbasis.compare import (
 )
 from sklearn_smoothbasis.datasets import load_lda_database
 
-from _report import REPO, SHARED_DATA, machine, write_section
-
 N_TRAIN = 3
 
 
 def commit():
     """The repository's commit (with ``+changes`` when the tree differs from it)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True).stdout.strip()
+                          capture_output=True, text=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                           cwd=REPO, capture_output=True, text=True).stdout.strip()
+                           cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
     return head + ("+changes" if dirty else "")
 
 
