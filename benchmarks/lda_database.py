@@ -41,7 +41,8 @@ def commit():
     """The repository's commit (with ``+changes`` when the tree differs from it)."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                           capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                            ".", ":!docs"],  # the page this script writes
                            cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
     return head + ("+changes" if dirty else "")
 
