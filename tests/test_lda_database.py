@@ -449,3 +449,22 @@ def test_command_names_a_broken_database(tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"error: cannot load --data .*lda\.db: .*"
                        r"missing table\(s\) cluster_answers"):
         main(["compare", "--data", str(path), "--quiet"])
+
+
+def test_estimators_fit_clusters_that_share_an_answer_and_metrics_say_merge():
+    # Unmerged data (two clusters, one answer) still fits and predicts; only
+    # ranking against duplicate candidates is refused, with the remedy.
+    from sklearn_smoothbasis import MultiHeadRegressor, SmoothingBasisRegressor
+    from sklearn_smoothbasis.metrics import recall_at_k
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 6))
+    A[3] = A[1]
+    groups = np.repeat(np.arange(4), 3)
+    X = A[groups] + 0.1 * rng.normal(size=(12, 6))
+    for model in (SmoothingBasisRegressor(max_iter=3), MultiHeadRegressor()):
+        predicted = model.fit(X, A[groups], groups=groups).predict(X)
+        assert np.isfinite(predicted).all()
+        with pytest.raises(ValueError, match=r"rows 1 and 3 are equal\. Clusters that "
+                           r"share an answer are one answer"):
+            recall_at_k(A[groups], predicted, candidates=A)
