@@ -23,7 +23,6 @@ import warnings
 from contextlib import closing
 
 import numpy as np
-from _report import REPO, SHARED_DATA, machine, write_section
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis.compare import (
@@ -34,16 +33,35 @@ from sklearn_smoothbasis.compare import (
 )
 from sklearn_smoothbasis.datasets import load_lda_database
 
+from _report import REPO, SHARED_DATA, machine, write_section
+
 N_TRAIN = 3
 
 
 def commit():
     """The repository's commit (with ``+changes`` when the tree differs from it)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                          capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                            ".", ":!docs"],  # the page this script writes
-                           cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!docs",
+        ],  # the page this script writes
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return head + ("+changes" if dirty else "")
 
 
@@ -57,23 +75,36 @@ def load(db):
 
 def run_split(data, seed):
     """One split: the compare rows and the split's sizes."""
-    X_train, g_train, X_test, g_test = split_dataset(data, n_train=N_TRAIN,
-                                                     random_state=seed)
+    X_train, g_train, X_test, g_test = split_dataset(
+        data, n_train=N_TRAIN, random_state=seed
+    )
     spaces = search_spaces(X_train.shape[1], data.answers.shape[1], random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        rows = compare_retrieval(X_train, g_train, X_test, g_test, data.answers,
-                                 spaces=spaces, cv=3, random_state=seed,
-                                 progress=lambda line: print(line, file=sys.stderr))
+        rows = compare_retrieval(
+            X_train,
+            g_train,
+            X_test,
+            g_test,
+            data.answers,
+            spaces=spaces,
+            cv=3,
+            random_state=seed,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
     return rows, len(X_train), len(X_test)
 
 
 def summary_table(results):
     """Markdown: per method, mean Recall@1 and MRR over the splits, Recall@1 of each."""
     methods = [r["method"] for r in results[0][0]]
-    by_method = {m: [next(r for r in rows if r["method"] == m) for rows, _, _ in results]
-                 for m in methods}
-    order = sorted(methods, key=lambda m: -np.mean([r["recall_at_1"] for r in by_method[m]]))
+    by_method = {
+        m: [next(r for r in rows if r["method"] == m) for rows, _, _ in results]
+        for m in methods
+    }
+    order = sorted(
+        methods, key=lambda m: -np.mean([r["recall_at_1"] for r in by_method[m]])
+    )
     n = len(results)
     lines = [
         "| method | Recall@1 (mean) | MRR (mean) | Recall@1 per split | fit s (mean) |",
@@ -98,11 +129,15 @@ def summary_table(results):
             f"smoothing basis vs {METHOD_NAMES.get(other, other)}: "
             f"{np.mean(diff):+.1f} points of Recall@1 on average (per split "
             + ", ".join(f"{d:+.1f}" for d in diff)
-            + f"; better on {int(np.sum(diff > 0))} of {n}, worse on {int(np.sum(diff < 0))})"
+            + f"; better on {int(np.sum(diff > 0))} of {n}, "
+            f"worse on {int(np.sum(diff < 0))})"
         )
     params = "; ".join(
-        f"split {seed}: " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                                      for k, v in sorted(r["params"].items()))
+        f"split {seed}: "
+        + ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in sorted(r["params"].items())
+        )
         for seed, r in enumerate(by_method["smoothing_basis"])
     )
     return "\n".join(lines), verdicts, params
@@ -114,8 +149,10 @@ def main():
     parser.add_argument("--splits", type=int, default=5)
     args = parser.parse_args()
     with closing(sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)) as db:
-        args.db_counts = [db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-                          for table in ("qa_clusters", "cluster_questions")]
+        args.db_counts = [
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("qa_clusters", "cluster_questions")
+        ]
     data, notes = load(args.db)
     for note in notes:
         print(note, file=sys.stderr)
@@ -133,11 +170,12 @@ def report(args, data, results):
     size_text = "; ".join(f"{a} training / {b} held-out" for a, b in sizes)
     text = (
         "### UnifyWeaver's LDA database (unified.db)\n\n"
-        "The proposal's real-data test, \"compare Recall@1 vs multi-head\", on its own "
+        'The proposal\'s real-data test, "compare Recall@1 vs multi-head", on its own '
         "database: `../shared/data/unifyweaver_lda/unified.db` read by "
         "`load_lda_database`, texts embedded with all-MiniLM-L6-v2. The database "
-        f"holds {args.db_counts[0]} clusters and {args.db_counts[1]} (cluster, question) "
-        "rows, many of them copies of the same FAQ entries imported more than once: "
+        f"holds {args.db_counts[0]} clusters and {args.db_counts[1]} "
+        "(cluster, question) rows, many of them copies of the same FAQ entries "
+        "imported more than once: "
         "the loader merges the clusters that share an answer and keeps each (cluster, "
         f"question) once, {len(data.answers)} clusters and {len(data.X)} questions; "
         f"{N_TRAIN} training questions per cluster, the rest held out except questions "
@@ -150,7 +188,9 @@ def report(args, data, results):
         f"`python benchmarks/lda_database.py --splits {args.splits}` at commit "
         f"{commit()} on {machine()}, load average {os.getloadavg()[0]:.0f} when it "
         "ended.\n\n"
-        + table + "\n\n" + "\n\n".join(verdicts)
+        + table
+        + "\n\n"
+        + "\n\n".join(verdicts)
         + f"\n\nParameters CV chose for the smoothing basis: {params}.\n"
     )
     print(text)

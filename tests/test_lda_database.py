@@ -43,10 +43,21 @@ CREATE TABLE embeddings (embedding_id INTEGER PRIMARY KEY, model_id INTEGER,
 
 # cluster id -> (name, question texts, answer text)
 CLUSTERS = {
-    1: ("tea", ["how to brew tea", "green tea steeping time"], "Steep it three minutes."),
-    2: ("coffee", ["coffee grind size", "espresso grind", "drip coffee grind"],
-        "Fine for espresso, medium for drip."),
-    3: ("cocoa", ["hot cocoa recipe", "make hot chocolate"], "Warm milk, stir in cocoa."),
+    1: (
+        "tea",
+        ["how to brew tea", "green tea steeping time"],
+        "Steep it three minutes.",
+    ),
+    2: (
+        "coffee",
+        ["coffee grind size", "espresso grind", "drip coffee grind"],
+        "Fine for espresso, medium for drip.",
+    ),
+    3: (
+        "cocoa",
+        ["hot cocoa recipe", "make hot chocolate"],
+        "Warm milk, stir in cocoa.",
+    ),
 }
 
 
@@ -62,15 +73,20 @@ def _write_db(path, clusters=CLUSTERS, *, extra_sql=""):
         question_id = 0
         for cluster, (name, questions, answer) in clusters.items():
             db.execute("INSERT INTO qa_clusters VALUES (?, ?, '')", (cluster, name))
-            db.execute("INSERT INTO answers VALUES (?, NULL, 'f', ?, ?)",
-                       (cluster, name, answer))
+            db.execute(
+                "INSERT INTO answers VALUES (?, NULL, 'f', ?, ?)",
+                (cluster, name, answer),
+            )
             db.execute("INSERT INTO cluster_answers VALUES (?, ?)", (cluster, cluster))
             for text in questions:
                 question_id += 1
-                db.execute("INSERT INTO questions VALUES (?, ?, 'short')",
-                           (question_id, text))
-                db.execute("INSERT INTO cluster_questions VALUES (?, ?)",
-                           (cluster, question_id))
+                db.execute(
+                    "INSERT INTO questions VALUES (?, ?, 'short')", (question_id, text)
+                )
+                db.execute(
+                    "INSERT INTO cluster_questions VALUES (?, ?)",
+                    (cluster, question_id),
+                )
         db.executescript(extra_sql)
     return path
 
@@ -82,7 +98,8 @@ def _store_vectors(db_path, folder="vectors", model="toy", dimension=N_DIMS, see
     stored = {}
     with sqlite3.connect(db_path) as db:
         model_id = db.execute(
-            "INSERT INTO embedding_models (name, dimension) VALUES (?, ?)", (model, dimension)
+            "INSERT INTO embedding_models (name, dimension) VALUES (?, ?)",
+            (model, dimension),
         ).lastrowid
         for kind, table in (("question", "questions"), ("answer", "answers")):
             for (entity,) in db.execute(f"SELECT {kind}_id FROM {table}").fetchall():
@@ -90,8 +107,9 @@ def _store_vectors(db_path, folder="vectors", model="toy", dimension=N_DIMS, see
                 stored[kind, entity] = rng.normal(size=dimension)
                 np.save(db_path.parent / relative, stored[kind, entity])
                 db.execute(
-                    "INSERT INTO embeddings (model_id, entity_type, entity_id, vector_path) "
-                    "VALUES (?, ?, ?, ?)", (model_id, kind, entity, relative),
+                    "INSERT INTO embeddings (model_id, entity_type, entity_id, "
+                    "vector_path) VALUES (?, ?, ?, ?)",
+                    (model_id, kind, entity, relative),
                 )
     return stored
 
@@ -142,23 +160,33 @@ def test_texts_without_a_stored_vector_are_encoded(tmp_path):
     path = _write_db(tmp_path / "lda.db")
     stored = _store_vectors(path)
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM embeddings WHERE entity_type = 'question' AND entity_id = 2")
+        db.execute(
+            "DELETE FROM embeddings WHERE entity_type = 'question' AND entity_id = 2"
+        )
     encoder = HashEncoder()
     data = load_lda_database(path, model=encoder)
     assert encoder.batch_sizes == [1]  # only the question without a vector
     np.testing.assert_allclose(data.X[0], _unit(stored["question", 1]), rtol=1e-6)
     np.testing.assert_allclose(
-        data.X[1], _unit(HashEncoder().encode(["green tea steeping time"])[0]), rtol=1e-6
+        data.X[1],
+        _unit(HashEncoder().encode(["green tea steeping time"])[0]),
+        rtol=1e-6,
     )
 
 
 def test_several_answers_give_their_mean_direction(tmp_path):
-    path = _write_db(tmp_path / "lda.db", extra_sql="""
+    path = _write_db(
+        tmp_path / "lda.db",
+        extra_sql="""
         INSERT INTO answers VALUES (10, NULL, 'f', 'tea', 'Use water below boiling.');
         INSERT INTO cluster_answers VALUES (1, 10);
-    """)
+    """,
+    )
     data = load_lda_database(path, model=HashEncoder())
-    assert data.answer_texts[0] == ["Steep it three minutes.", "Use water below boiling."]
+    assert data.answer_texts[0] == [
+        "Steep it three minutes.",
+        "Use water below boiling.",
+    ]
     vectors = HashEncoder().encode(data.answer_texts[0])
     mean = _unit(vectors[0]) + _unit(vectors[1])
     np.testing.assert_allclose(data.answers[0], _unit(mean), rtol=1e-6)
@@ -206,7 +234,9 @@ def test_clusters_sharing_an_answer_are_merged(tmp_path):
 
 def test_a_name_shared_by_different_answers_is_made_unique(tmp_path):
     clusters = {**CLUSTERS, 7: ("tea", ["iced tea"], "Brew strong, pour over ice.")}
-    data = load_lda_database(_write_db(tmp_path / "lda.db", clusters), model=HashEncoder())
+    data = load_lda_database(
+        _write_db(tmp_path / "lda.db", clusters), model=HashEncoder()
+    )
     assert data.cluster_ids == ["tea (cluster 1)", "coffee", "cocoa", "tea (cluster 7)"]
 
 
@@ -226,10 +256,14 @@ def test_npz_with_a_shared_answer_row_is_merged(tmp_path):
     X = rng.normal(size=(6, 4))
     X[5] = X[0]  # a repeat of row 0 once clusters 0 and 2 are one
     path = tmp_path / "shared.npz"
-    np.savez(path, X=X, groups=[0, 0, 1, 1, 2, 2], A=A,
-             X_query=X[:2], groups_query=[2, 1])
-    with pytest.warns(UserWarning, match=r"\(3 -> 2 clusters\): '0' \+ '2'; dropped 1 "
-                      r"repeated question row\(s\): the same embedding"):
+    np.savez(
+        path, X=X, groups=[0, 0, 1, 1, 2, 2], A=A, X_query=X[:2], groups_query=[2, 1]
+    )
+    with pytest.warns(
+        UserWarning,
+        match=r"\(3 -> 2 clusters\): '0' \+ '2'; dropped 1 "
+        r"repeated question row\(s\): the same embedding",
+    ):
         data = load_embedded_clusters(path)
     assert data.groups.tolist() == [0, 0, 1, 1, 0]
     assert data.groups_query.tolist() == [0, 1]
@@ -239,7 +273,11 @@ def test_npz_with_a_shared_answer_row_is_merged(tmp_path):
 def test_jsonl_with_a_shared_answer_is_merged(tmp_path):
     lines = [
         {"cluster_id": "tea", "questions": ["brew tea"], "answer": "Steep."},
-        {"cluster_id": "chai", "questions": ["brew chai", "brew tea"], "answer": "Steep."},
+        {
+            "cluster_id": "chai",
+            "questions": ["brew chai", "brew tea"],
+            "answer": "Steep.",
+        },
         {"cluster_id": "coffee", "questions": ["grind"], "answer": "Fine."},
     ]
     path = tmp_path / "faq.jsonl"
@@ -262,7 +300,9 @@ def test_distinct_answers_load_without_a_warning(tmp_path, recwarn):
 
 
 def test_question_in_no_cluster_and_cluster_without_answer_are_left_out(tmp_path):
-    path = _write_db(tmp_path / "lda.db", extra_sql="""
+    path = _write_db(
+        tmp_path / "lda.db",
+        extra_sql="""
         INSERT INTO questions VALUES (100, 'an orphan question', 'short');
         INSERT INTO qa_clusters VALUES (9, 'no-answer', '');
         INSERT INTO questions VALUES (101, 'who answers me', 'short');
@@ -270,7 +310,8 @@ def test_question_in_no_cluster_and_cluster_without_answer_are_left_out(tmp_path
         INSERT INTO qa_clusters VALUES (10, 'no-question', '');
         INSERT INTO answers VALUES (10, NULL, 'f', 'x', 'An answer nobody asked for.');
         INSERT INTO cluster_answers VALUES (10, 10);
-    """)
+    """,
+    )
     with pytest.warns(UserWarning) as record:
         data = load_lda_database(path, model=HashEncoder())
     (message,) = [str(w.message) for w in record]
@@ -284,23 +325,33 @@ def test_question_in_no_cluster_and_cluster_without_answer_are_left_out(tmp_path
 MALFORMED = {
     "link to a missing question": (
         "INSERT INTO cluster_questions VALUES (1, 999)",
-        (r"cluster_questions row \(cluster 1, question 999\) names a question that "
-         r"is not in questions"),
+        (
+            r"cluster_questions row \(cluster 1, question 999\) names a question that "
+            r"is not in questions"
+        ),
     ),
     "link to a missing cluster": (
         "INSERT INTO cluster_answers VALUES (42, 1)",
-        (r"cluster_answers row \(cluster 42, answer 1\) names a cluster that is not "
-         r"in qa_clusters"),
+        (
+            r"cluster_answers row \(cluster 42, answer 1\) names a cluster that is not "
+            r"in qa_clusters"
+        ),
     ),
     "blank question": (
-        "UPDATE questions SET text = '  ' WHERE question_id = 3", r"question 3 has no text"
+        "UPDATE questions SET text = '  ' WHERE question_id = 3",
+        r"question 3 has no text",
     ),
-    "missing table": ("DROP TABLE cluster_answers", r"missing table\(s\) cluster_answers"),
+    "missing table": (
+        "DROP TABLE cluster_answers",
+        r"missing table\(s\) cluster_answers",
+    ),
     "missing column": (
-        "ALTER TABLE qa_clusters DROP COLUMN name", r"does not follow the LDA database schema"
+        "ALTER TABLE qa_clusters DROP COLUMN name",
+        r"does not follow the LDA database schema",
     ),
     "no cluster has an answer": (
-        "DELETE FROM cluster_answers", r"no cluster has both a question and an answer"
+        "DELETE FROM cluster_answers",
+        r"no cluster has both a question and an answer",
     ),
 }
 
@@ -316,8 +367,11 @@ def test_missing_npy_file(tmp_path):
     path = _write_db(tmp_path / "lda.db")
     _store_vectors(path)
     (tmp_path / "vectors" / "toy-question-2.npy").unlink()
-    with pytest.raises(FileNotFoundError, match=r"points question 2 to .*toy-question-2"
-                       r"\.npy, which does not exist"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"points question 2 to .*toy-question-2"
+        r"\.npy, which does not exist",
+    ):
         load_lda_database(path, model=HashEncoder())
 
 
@@ -325,10 +379,15 @@ def test_npy_of_the_wrong_shape(tmp_path):
     path = _write_db(tmp_path / "lda.db")
     _store_vectors(path)
     np.save(tmp_path / "vectors" / "toy-answer-2.npy", np.zeros(3))
-    with pytest.raises(ValueError, match=r"toy-answer-2\.npy \(answer 2\) must hold one "
-                       r"vector of 16 numbers; it holds an array of shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"toy-answer-2\.npy \(answer 2\) must hold one "
+        r"vector of 16 numbers; it holds an array of shape \(3,\)",
+    ):
         load_lda_database(path, model=HashEncoder())
-    np.save(tmp_path / "vectors" / "toy-answer-2.npy", np.array(["a"] * 8, dtype=object))
+    np.save(
+        tmp_path / "vectors" / "toy-answer-2.npy", np.array(["a"] * 8, dtype=object)
+    )
     with pytest.raises(ValueError, match=r"cannot read the vector of answer 2"):
         load_lda_database(path, model=HashEncoder())
 
@@ -337,9 +396,14 @@ def test_encoder_of_another_dimension_than_the_stored_vectors(tmp_path):
     path = _write_db(tmp_path / "lda.db")
     _store_vectors(path)
     with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM embeddings WHERE entity_type = 'question' AND entity_id = 2")
-    with pytest.raises(ValueError, match=r"question vectors have different dimensions "
-                       r"\(5, 16\)"):
+        db.execute(
+            "DELETE FROM embeddings WHERE entity_type = 'question' AND entity_id = 2"
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"question vectors have different dimensions "
+        r"\(5, 16\)",
+    ):
         load_lda_database(path, model=HashEncoder(n_dims=5))
 
 
@@ -347,13 +411,19 @@ def test_stored_vectors_of_several_models(tmp_path):
     path = _write_db(tmp_path / "lda.db")
     _store_vectors(path, model="small")
     stored = _store_vectors(path, model="large", dimension=12, seed=1)
-    with pytest.raises(ValueError, match=r"several models \(large, small\); choose one "
-                       r"with embedding_model="):
+    with pytest.raises(
+        ValueError,
+        match=r"several models \(large, small\); choose one "
+        r"with embedding_model=",
+    ):
         load_lda_database(path, model=NoEncoder())
     data = load_lda_database(path, model=NoEncoder(), embedding_model="large")
     np.testing.assert_allclose(data.X[0], _unit(stored["question", 1]), rtol=1e-6)
-    with pytest.raises(ValueError, match=r"embedding_model='huge' is not in "
-                       r"embedding_models \(registered: large, small\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"embedding_model='huge' is not in "
+        r"embedding_models \(registered: large, small\)",
+    ):
         load_lda_database(path, model=NoEncoder(), embedding_model="huge")
 
 
@@ -429,8 +499,20 @@ def imported_twice_db(tmp_path):
 
 
 def test_compare_and_fit_read_a_database(imported_twice_db, tmp_path, capsys):
-    main(["compare", "--data", str(imported_twice_db), "--train-per-cluster", "2",
-          "--iterations", "2", "--cv", "2", "--quiet"])
+    main(
+        [
+            "compare",
+            "--data",
+            str(imported_twice_db),
+            "--train-per-cluster",
+            "2",
+            "--iterations",
+            "2",
+            "--cv",
+            "2",
+            "--quiet",
+        ]
+    )
     out, err = capsys.readouterr()
     assert "3 clusters, 6 training questions, 2 held-out questions" in out
     assert "smoothing basis" in out and "multi-head router" in out
@@ -438,16 +520,29 @@ def test_compare_and_fit_read_a_database(imported_twice_db, tmp_path, capsys):
     assert "Traceback" not in err
 
     model_file = tmp_path / "model.pkl"
-    main(["fit", "--data", str(imported_twice_db), "--out", str(model_file),
-          "--iterations", "2", "--quiet"])
+    main(
+        [
+            "fit",
+            "--data",
+            str(imported_twice_db),
+            "--out",
+            str(model_file),
+            "--iterations",
+            "2",
+            "--quiet",
+        ]
+    )
     assert model_file.is_file()
     assert "3 clusters" in capsys.readouterr().out
 
 
 def test_command_names_a_broken_database(tmp_path, capsys):
     path = _write_db(tmp_path / "lda.db", extra_sql="DROP TABLE cluster_answers;")
-    with pytest.raises(SystemExit, match=r"error: cannot load --data .*lda\.db: .*"
-                       r"missing table\(s\) cluster_answers"):
+    with pytest.raises(
+        SystemExit,
+        match=r"error: cannot load --data .*lda\.db: .*"
+        r"missing table\(s\) cluster_answers",
+    ):
         main(["compare", "--data", str(path), "--quiet"])
 
 
@@ -465,6 +560,9 @@ def test_estimators_fit_clusters_that_share_an_answer_and_metrics_say_merge():
     for model in (SmoothingBasisRegressor(max_iter=3), MultiHeadRegressor()):
         predicted = model.fit(X, A[groups], groups=groups).predict(X)
         assert np.isfinite(predicted).all()
-        with pytest.raises(ValueError, match=r"rows 1 and 3 are equal\. Clusters that "
-                           r"share an answer are one answer"):
+        with pytest.raises(
+            ValueError,
+            match=r"rows 1 and 3 are equal\. Clusters that "
+            r"share an answer are one answer",
+        ):
             recall_at_k(A[groups], predicted, candidates=A)

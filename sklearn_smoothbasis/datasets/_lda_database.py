@@ -34,7 +34,11 @@ from ._loaders import (
 __all__ = ["load_lda_database"]
 
 _REQUIRED_TABLES = (
-    "qa_clusters", "questions", "cluster_questions", "answers", "cluster_answers"
+    "qa_clusters",
+    "questions",
+    "cluster_questions",
+    "answers",
+    "cluster_answers",
 )
 _ENTITY_TABLES = {"question": "questions", "answer": "answers"}
 
@@ -44,8 +48,10 @@ def _open_read_only(path):
     connection = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         tables = {
-            name for (name,) in
-            connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
         }
     except sqlite3.DatabaseError as exc:
         connection.close()
@@ -113,12 +119,16 @@ def _vector_files(connection, tables, embedding_model, source):
             )
     else:
         registered = [
-            name for (name,) in connection.execute("SELECT name FROM embedding_models ORDER BY name")
+            name
+            for (name,) in connection.execute(
+                "SELECT name FROM embedding_models ORDER BY name"
+            )
         ]
         if embedding_model not in registered:
             raise ValueError(
                 f"{source}: embedding_model={embedding_model!r} is not in "
-                f"embedding_models (registered: {', '.join(map(str, registered)) or 'none'})."
+                "embedding_models (registered: "
+                f"{', '.join(map(str, registered)) or 'none'})."
             )
         rows = [row for row in rows if row[0] == embedding_model]
     folder = Path(source).parent
@@ -142,8 +152,10 @@ def _read_vector(path, dimension, entity, source):
             f"{source}: cannot read the vector of {entity} from {path} ({exc})."
         ) from exc
     if (
-        not isinstance(vector, np.ndarray) or vector.dtype.kind not in "biuf"
-        or vector.ndim not in (1, 2) or (vector.ndim == 2 and vector.shape[0] != 1)
+        not isinstance(vector, np.ndarray)
+        or vector.dtype.kind not in "biuf"
+        or vector.ndim not in (1, 2)
+        or (vector.ndim == 2 and vector.shape[0] != 1)
         or (dimension is not None and vector.size != dimension)
     ):
         expected = f"{dimension} numbers" if dimension is not None else "numbers"
@@ -173,12 +185,15 @@ def _text_vectors(rows, stored, model, batch_size, source):
         if found.get((kind, text)) is None:
             found[kind, text] = (
                 _read_vector(*stored[kind, entity], f"{kind} {entity}", source)
-                if (kind, entity) in stored else None
+                if (kind, entity) in stored
+                else None
             )
     to_encode = [key for key, vector in found.items() if vector is None]
     if to_encode:
         encoder = _load_default_encoder() if model is None else model
-        encoded = _embed_texts(encoder, [text for _, text in to_encode], batch_size, source)
+        encoded = _embed_texts(
+            encoder, [text for _, text in to_encode], batch_size, source
+        )
         found.update(zip(to_encode, encoded.astype(np.float64)))
     vectors = {}
     for kind in dict.fromkeys(kind for kind, _, _ in rows):
@@ -192,10 +207,14 @@ def _text_vectors(rows, stored, model, batch_size, source):
             )
         distinct = _unit_float32_rows(
             np.vstack([found[key] for key in keys]),
-            [f"{kind} {text!r}" for _, text in keys], source, "it has",
+            [f"{kind} {text!r}" for _, text in keys],
+            source,
+            "it has",
         )
         row_of = {key: row for row, key in enumerate(keys)}
-        vectors[kind] = distinct[[row_of[kind, text] for k, _, text in rows if k == kind]]
+        vectors[kind] = distinct[
+            [row_of[kind, text] for k, _, text in rows if k == kind]
+        ]
     return vectors
 
 
@@ -283,8 +302,8 @@ def load_lda_database(
     ...         CREATE TABLE qa_clusters (cluster_id INTEGER PRIMARY KEY, name TEXT);
     ...         CREATE TABLE questions (question_id INTEGER PRIMARY KEY, text TEXT);
     ...         CREATE TABLE answers (answer_id INTEGER PRIMARY KEY, text TEXT);
-    ...         CREATE TABLE cluster_questions (cluster_id INTEGER, question_id INTEGER);
-    ...         CREATE TABLE cluster_answers (cluster_id INTEGER, answer_id INTEGER);
+    ...         CREATE TABLE cluster_questions (cluster_id INT, question_id INT);
+    ...         CREATE TABLE cluster_answers (cluster_id INT, answer_id INT);
     ...         INSERT INTO qa_clusters VALUES (1, 'tea'), (2, 'coffee');
     ...         INSERT INTO questions VALUES (1, 'how to brew tea?'), (2, 'tea time'),
     ...                                      (3, 'best coffee grind');
@@ -305,9 +324,11 @@ def load_lda_database(
     connection, tables = _open_read_only(path)
     with closing(connection):
         try:
-            names = dict(connection.execute(
-                "SELECT cluster_id, name FROM qa_clusters ORDER BY cluster_id"
-            ).fetchall())
+            names = dict(
+                connection.execute(
+                    "SELECT cluster_id, name FROM qa_clusters ORDER BY cluster_id"
+                ).fetchall()
+            )
             questions = _linked_texts(connection, "question", names, source)
             answers = _linked_texts(connection, "answer", names, source)
             n_unlinked = connection.execute(
@@ -322,15 +343,20 @@ def load_lda_database(
 
     usable = [c for c in names if c in questions and c in answers]
     left_out = [
-        f"cluster {c} ({names[c]!r}) has no {'question' if c not in questions else 'answer'}"
-        for c in names if c not in usable
+        f"cluster {c} ({names[c]!r}) has no "
+        + ("question" if c not in questions else "answer")
+        for c in names
+        if c not in usable
     ]
     if n_unlinked:
         left_out.append(f"{n_unlinked} question(s) are in no cluster")
     if left_out:
         warnings.warn(
-            f"{source}: left out what cannot be a training pair: " + "; ".join(left_out)
-            + ".", UserWarning, stacklevel=2,
+            f"{source}: left out what cannot be a training pair: "
+            + "; ".join(left_out)
+            + ".",
+            UserWarning,
+            stacklevel=2,
         )
     if not usable:
         raise ValueError(f"{source}: no cluster has both a question and an answer.")
@@ -339,25 +365,33 @@ def load_lda_database(
     first_answer_id = [
         {text: entity for entity, text in reversed(answers[c])} for c in usable
     ]
-    answer_texts = [
-        list(dict.fromkeys(text for _, text in answers[c])) for c in usable
-    ]
+    answer_texts = [list(dict.fromkeys(text for _, text in answers[c])) for c in usable]
     answers_of_name = {}
     for cluster, texts in zip(usable, answer_texts):
-        answers_of_name.setdefault(names[cluster] or str(cluster), set()).add(tuple(texts))
+        answers_of_name.setdefault(names[cluster] or str(cluster), set()).add(
+            tuple(texts)
+        )
     cluster_ids = [
         label if len(answers_of_name[label]) == 1 else f"{label} (cluster {c})"
-        for c in usable for label in [names[c] or str(c)]
+        for c in usable
+        for label in [names[c] or str(c)]
     ]
-    question_rows = [("question", entity, text) for c in usable for entity, text in questions[c]]
+    question_rows = [
+        ("question", entity, text) for c in usable for entity, text in questions[c]
+    ]
     answer_rows = [
-        ("answer", ids[text], text) for ids, texts in zip(first_answer_id, answer_texts)
+        ("answer", ids[text], text)
+        for ids, texts in zip(first_answer_id, answer_texts)
         for text in texts
     ]
-    vectors = _text_vectors(question_rows + answer_rows, stored, model, batch_size, source)
+    vectors = _text_vectors(
+        question_rows + answer_rows, stored, model, batch_size, source
+    )
     answer_vectors = _mean_directions(
-        vectors["answer"], np.array([len(texts) for texts in answer_texts]),
-        cluster_ids, source,
+        vectors["answer"],
+        np.array([len(texts) for texts in answer_texts]),
+        cluster_ids,
+        source,
     )
     groups = np.repeat(np.arange(len(usable)), [len(questions[c]) for c in usable])
     return _make_bunch(
