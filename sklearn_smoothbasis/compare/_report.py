@@ -75,8 +75,53 @@ def format_table(rows, *, markdown=False):
                      + [fmt.format(*row) for row in body])
 
 
+def _axis_start(values):
+    """The left end of the bar chart's axis: a multiple of 0.05 at least 0.05 below the
+    smallest value, so that the differences between methods fill the plot."""
+    return max(0.0, np.floor(20 * (min(values) - 0.05)) / 20)
+
+
+def bar_chart(rows):
+    """Recall@1 and MRR of each method as labelled horizontal bars, best at the top.
+
+    The axis starts near the smallest value shown (its label says where), each bar
+    carries its value, and the legend sits above the plot, clear of the bars.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare_retrieval`.
+
+    Returns
+    -------
+    figure : matplotlib.figure.Figure
+        The chart; close it with ``matplotlib.pyplot.close`` when done.
+    """
+    plt = import_pyplot()
+    rows = sorted(rows, key=lambda r: r["recall_at_1"])
+    y = np.arange(len(rows))
+    scores = {"Recall@1": [r["recall_at_1"] for r in rows],
+              "MRR": [r["mrr"] for r in rows]}
+    values = scores["Recall@1"] + scores["MRR"]
+    start = _axis_start(values)
+    figure, ax = plt.subplots(figsize=(7.5, 0.75 * len(rows) + 1.5))
+    for offset, (label, score) in zip([0.2, -0.2], scores.items()):
+        bars = ax.barh(y + offset, score, height=0.4, label=label)
+        ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=8)
+    ax.set_yticks(y, [_method_name(r["method"]) for r in rows])
+    # Room on the right for the value labels of the longest bars.
+    ax.set_xlim(start, max(values) + 0.15 * (max(values) - start))
+    ax.set_xlabel(f"held-out questions, routed (axis starts at {start:.2f}, not 0)")
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
+    figure.tight_layout()
+    return figure
+
+
 def plot_table(rows, path):
-    """Bar chart of Recall@1 and MRR per method, saved to ``path`` (needs matplotlib).
+    """Draw :func:`bar_chart` of the comparison and save it to ``path`` (PNG).
+
+    The file is written atomically: an interrupted or failed save leaves a previous
+    file at ``path`` as it was.
 
     Parameters
     ----------
@@ -86,17 +131,9 @@ def plot_table(rows, path):
         Where the PNG is written.
     """
     plt = import_pyplot()
-    rows = sorted(rows, key=lambda r: r["recall_at_1"])
-    names = [_method_name(r["method"]) for r in rows]
-    y = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.2))
-    ax.barh(y - 0.2, [r["recall_at_1"] for r in rows], height=0.4, label="Recall@1")
-    ax.barh(y + 0.2, [r["mrr"] for r in rows], height=0.4, label="MRR")
-    ax.set_yticks(y, names)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("held-out questions, routed")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    with atomic_write_path(path) as temporary:
-        fig.savefig(temporary, dpi=120)
-    plt.close(fig)
+    figure = bar_chart(rows)
+    try:
+        with atomic_write_path(path) as temporary:
+            figure.savefig(temporary, dpi=120)
+    finally:
+        plt.close(figure)
