@@ -85,7 +85,10 @@ def _load(args):
     if args.data is None:
         return load_faq_demo(), "bundled FAQ demo"
     path = Path(args.data)
+    progress = _progress(args)
     try:
+        if progress and path.suffix == ".jsonl":  # the encoder takes a while
+            progress(f"embedding the texts of {path} with all-MiniLM-L6-v2 ...")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             data = load_clusters(path)
