@@ -1,8 +1,12 @@
 """The comparison protocol and the smoothbasis command, end to end on small settings."""
 
+import os
 import pickle
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 from sklearn.utils import Bunch
 
+import sklearn_smoothbasis
 from sklearn_smoothbasis import (
     MultiHeadRegressor,
     SharedProjectionRegressor,
@@ -223,3 +228,204 @@ def test_cli_cosine_weight_one_value_fixes_it_several_are_tuned():
     assert grid["cosine_weight"] == [0.0, 0.5]
     _, grid = search_spaces(8, 8, cosine_weight=0.0)["smoothing_basis"]
     assert "cosine_weight" not in grid
+
+
+# ---------------------------------------------------------------------------
+# The command as a process, its output files, progress and notes
+# ---------------------------------------------------------------------------
+
+PACKAGE_ROOT = str(Path(sklearn_smoothbasis.__file__).resolve().parents[1])
+
+
+def _run_command(*argv, limit_file_size=None):
+    """Run ``python -m sklearn_smoothbasis`` on this source tree as a separate process."""
+    env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def limit():  # the ``ulimit -f`` of the shell
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
+    return subprocess.run(
+        [sys.executable, "-m", "sklearn_smoothbasis", *argv], env=env, capture_output=True,
+        text=True, preexec_fn=limit if limit_file_size else None,
+    )
+
+
+def test_command_exits_0_after_a_successful_fit(tmp_path):
+    _write_npz(tmp_path / "clusters.npz")
+    out = tmp_path / "model.pkl"
+    fit = _run_command("fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
+                       "--iterations", "2")
+    assert fit.returncode == 0, fit.stderr
+    assert "saved SmoothingBasisRegressor" in fit.stdout
+    with open(out, "rb") as f:
+        assert len(pickle.load(f).clusters_) == 12
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux",
+                    reason="RLIMIT_FSIZE as in `ulimit -f`")
+@pytest.mark.parametrize("suffix", [".pkl", ".skops"])
+def test_interrupted_model_write_leaves_the_previous_model(tmp_path, suffix):
+    if suffix == ".skops":
+        pytest.importorskip("skops.io")
+    _write_npz(tmp_path / "clusters.npz")
+    out = tmp_path / f"model{suffix}"
+    fit = ["fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
+           "--iterations", "2", "--quiet"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        main([*fit, "--alpha", "0.5"])
+    before = out.read_bytes()
+    # The second model cannot be written whole: the file size limit stops it.
+    failed = _run_command(*fit, "--alpha", "2", limit_file_size=len(before) // 2)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1] == (
+        f"error: cannot write --out {out}: [Errno 27] File too large"
+    )
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clusters.npz", out.name]
+
+
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_unusable_output_is_reported_before_any_work(tmp_path, option, capsys):
+    # --data does not exist: an error about the output proves it came first.
+    command = ["fit", "--data", str(tmp_path / "missing.npz")] if option == "--out" else [
+        "compare", "--data", str(tmp_path / "missing.npz"), "--quiet"]
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    cases = {
+        "": "The output file name is empty",
+        str(folder): "is a folder, not a file name",
+        str(tmp_path / "nowhere" / "x.png"): "The folder of .* does not exist",
+    }
+    for path, message in cases.items():
+        with pytest.raises(SystemExit, match=f"^error: {option} .*{message}"):
+            main([*command, option, path])
+
+
+def test_plot_without_matplotlib_is_reported_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SystemExit, match=r'^error: --plot .*pip install "sklearn-smoothbasis'
+                                          r'\[plot\]"'):
+        main(["compare", "--data", str(tmp_path / "missing.npz"), "--plot",
+              str(tmp_path / "c.png")])
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_num_basis_above_the_number_of_clusters_is_a_usage_error(tmp_path, command, capsys):
+    _write_npz(tmp_path / "clusters.npz")  # 12 clusters
+    out = ["--out", str(tmp_path / "m.pkl")] if command == "fit" else []
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--data", str(tmp_path / "clusters.npz"), *out, "--num-basis", "13"])
+    assert exit_info.value.code == 2
+    assert ("--num-basis: expected at most the number of clusters (12), got 13"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option, argv", [
+    ("--alpha", ["fit", "--out", "m.pkl", "--alpha", "inf"]),
+    ("--routing-temperature", ["fit", "--out", "m.pkl", "--routing-temperature", "inf"]),
+    ("--cosine-weight", ["fit", "--out", "m.pkl", "--cosine-weight", "inf"]),
+    ("--cosine-weight", ["compare", "--cosine-weight", "0", "inf"]),
+])
+def test_infinite_values_are_usage_errors(option, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert f"argument {option}: expected a finite number" in capsys.readouterr().err
+
+
+def test_fit_without_data_uses_the_bundled_demo(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        main(["fit", "--out", str(tmp_path / "m.pkl"), "--iterations", "2", "--quiet"])
+    assert "49 clusters" in capsys.readouterr().out
+
+
+def test_fit_cv_on_the_demo_reports_non_convergence_once_without_warnings(tmp_path, capsys):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", "--out", str(tmp_path / "m.pkl"), "--cv", "2", "--iterations", "2",
+              "--alpha", "1"])
+    assert [str(w.message) for w in caught] == []
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    # 2 routing temperatures x 2 folds and the refit, each stopped at --iterations 2.
+    assert notes == [
+        "note: 5 fits stopped early: SmoothingBasisRegressor did not converge in "
+        "max_iter=2 iterations: the last one decreased the objective by more than "
+        "tol=1e-05 (relative). Increase max_iter, or raise tol. (--iterations sets "
+        "max_iter)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_progress_on_standard_error_unless_quiet(tmp_path, command, capsys, monkeypatch):
+    _write_npz(tmp_path / "clusters.npz")
+    argv = [command, "--data", str(tmp_path / "clusters.npz"), "--iterations", "2",
+            "--cv", "2"]
+    if command == "fit":
+        argv += ["--out", str(tmp_path / "m.pkl"), "--alpha", "1"]
+    else:  # two of the methods keep the test short
+        import sklearn_smoothbasis.__main__ as command_module
+
+        every_method = command_module.search_spaces
+        monkeypatch.setattr(command_module, "search_spaces", lambda *a, **k: {
+            key: space for key, space in every_method(*a, **k).items()
+            if key in ("zero_shot_cosine", "smoothing_basis")})
+    main(argv)
+    loud = capsys.readouterr()
+    main([*argv, "--quiet"])
+    quiet = capsys.readouterr()
+    progress = [line for line in loud.err.splitlines() if not line.startswith("note:")]
+    assert progress and progress[-1].strip().startswith("done in")
+    assert not [line for line in quiet.err.splitlines() if not line.startswith("note:")]
+    assert quiet.out.splitlines()[0] == loud.out.splitlines()[0]  # same results on stdout
+
+
+@pytest.mark.parametrize("command", ["fit", "compare"])
+def test_help_ends_with_examples_and_the_data_formats(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    examples = help_text.split("examples:\n")[1].split("\n\n")[0].splitlines()
+    assert 2 <= len(examples) <= 3
+    assert all(line.strip().startswith(f"smoothbasis {command}") for line in examples)
+    for data_format in (".npz", "embeddings.npz", ".jsonl", "bundled FAQ demo"):
+        assert data_format in help_text.split("examples:\n")[1]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"smoothbasis {sklearn_smoothbasis.__version__}\n"
+
+
+def test_bar_chart_shows_the_differences(tmp_path):
+    pytest.importorskip("matplotlib")
+    from sklearn_smoothbasis.compare import plot_table
+    from sklearn_smoothbasis.compare._report import bar_chart
+
+    rows = [{"method": "smoothing_basis", "recall_at_1": 0.897, "mrr": 0.940},
+            {"method": "zero_shot_cosine", "recall_at_1": 0.845, "mrr": 0.910},
+            {"method": "multi_head_router", "recall_at_1": 0.758, "mrr": 0.831}]
+    figure = bar_chart(rows)
+    ax = figure.axes[0]
+    start = ax.get_xlim()[0]
+    assert 0.6 < start <= 0.758 - 0.05  # near the smallest value, not at 0
+    assert f"axis starts at {start:.2f}" in ax.get_xlabel()
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == sorted(f"{r[k]:.3f}" for r in rows for k in ("recall_at_1", "mrr"))
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "multi-head router", "zero-shot cosine", "smoothing basis"]  # best at the top
+    figure.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert not any(legend.overlaps(bar.get_window_extent()) for bar in ax.patches)
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    plot_table(rows, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
