@@ -59,7 +59,9 @@ def _bounded(kind, low, high=None, *, strict=False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {expected}, got {text!r}"
+            ) from None
         if not in_range(value):  # NaN is never in range
             raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
         return value
@@ -180,12 +182,14 @@ def _compare(args):
         )
     except ValueError as exc:
         # n_train is the command's --train-per-cluster: name what the user typed.
-        raise SystemExit(f"error: {exc}".replace("n_train", "--train-per-cluster")) from None
+        message = f"error: {exc}".replace("n_train", "--train-per-cluster")
+        raise SystemExit(message) from None
     print(f"{name}: {len(data.answers)} clusters, {len(X_train)} training questions, "
           f"{len(X_test)} held-out questions (routed: their cluster is not given)")
     spaces = search_spaces(
         X_train.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
-        max_iter=args.iterations, cosine_weight=_cosine_weight(args), random_state=args.seed,
+        max_iter=args.iterations, cosine_weight=_cosine_weight(args),
+        random_state=args.seed,
     )
     with _convergence_notes():
         rows = compare_retrieval(
@@ -223,7 +227,9 @@ def _fit(args):
         try:
             import skops.io  # noqa: F401
         except ImportError:
-            raise SystemExit("error: .skops output needs skops: pip install skops") from None
+            raise SystemExit(
+                "error: .skops output needs skops: pip install skops"
+            ) from None
     cosine_weight = _cosine_weight(args)
     if isinstance(cosine_weight, list) and not args.cv:
         args.parser.error("argument --cosine-weight: several values are tuned over, "
@@ -242,8 +248,8 @@ def _fit(args):
     grid = {k: v for k, v in grid.items() if k not in fixed}
     progress = _progress(args)
     if progress:
-        what = (f"{math.prod(len(v) for v in grid.values())} candidates x {args.cv} folds"
-                if args.cv else "one fit")
+        n_candidates = math.prod(len(v) for v in grid.values())
+        what = f"{n_candidates} candidates x {args.cv} folds" if args.cv else "one fit"
         progress(f"fitting smoothing_basis on {name} ({len(data.X)} questions, "
                  f"{len(data.answers)} clusters): {what} ...")
     start = time.perf_counter()
@@ -303,8 +309,12 @@ def _add_model_options(parser):
 def build_parser():
     """The argument parser of the ``smoothbasis`` command."""
     defaults = SmoothingBasisRegressor().get_params()
-    parser = argparse.ArgumentParser(prog="smoothbasis", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser = argparse.ArgumentParser(
+        prog="smoothbasis", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     compare = _add_command(
@@ -324,7 +334,8 @@ def build_parser():
     compare.add_argument("--cv", type=_bounded(int, 2), default=3,
                          help="folds of the tuning CV (default: 3)")
     compare.add_argument("--plot", default=None,
-                         help="also draw the table as a bar chart (PNG; needs matplotlib)")
+                         help="also draw the table as a bar chart "
+                              "(PNG; needs matplotlib)")
     _add_model_options(compare)
 
     fit = _add_command(
@@ -340,12 +351,12 @@ def build_parser():
                      help="model file: .skops (needs skops), or a pickle for any other "
                           "suffix")
     fit.add_argument("--alpha", type=_bounded(float, 0), default=None,
-                     help="pull of each cluster's map toward the prior (default: chosen "
-                          f"by --cv, else {defaults['alpha']})")
+                     help="pull of each cluster's map toward the prior "
+                          f"(default: chosen by --cv, else {defaults['alpha']})")
     fit.add_argument("--routing-temperature", type=_bounded(float, 0, strict=True),
                      default=None,
-                     help="softmax temperature of the routing (default: chosen by --cv, "
-                          f"else {defaults['routing_temperature']})")
+                     help="softmax temperature of the routing (default: chosen "
+                          f"by --cv, else {defaults['routing_temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
     _add_model_options(fit)

@@ -63,7 +63,8 @@ def test_split_dataset_holds_out_questions_or_uses_the_queries():
     assert not {r.tobytes() for r in X_train} & {r.tobytes() for r in X_test}
 
     # One question per cluster and separate queries: train on all, test on the queries.
-    single = Bunch(X=X[::5], groups=groups[::5], X_query=X[1::5], groups_query=groups[1::5])
+    single = Bunch(X=X[::5], groups=groups[::5], X_query=X[1::5],
+                   groups_query=groups[1::5])
     X_train, g_train, X_test, g_test = split_dataset(single, n_train=1)
     assert X_train is single.X and X_test is single.X_query
     assert g_test is single.groups_query
@@ -71,17 +72,20 @@ def test_split_dataset_holds_out_questions_or_uses_the_queries():
 
 def test_split_dataset_rejects_splits_with_nothing_held_out():
     X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=2)
-    with pytest.raises(ValueError, match=r"No cluster has more than n_train=2 questions, .*"
-                                         r"lower n_train \(the largest cluster has 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"No cluster has more than n_train=2 questions, .*"
+                             r"lower n_train \(the largest cluster has 2\)"):
         split_dataset(Bunch(X=X, groups=groups), n_train=2)
     # With one question per cluster no n_train helps: only separate queries do.
-    with pytest.raises(ValueError, match=r"every cluster has one question, so give held-out "
+    with pytest.raises(ValueError, match=r"every cluster has one question, so give "
+                                         r"held-out "
                                          r"queries \(X_query and groups_query"):
         split_dataset(Bunch(X=X[::2], groups=groups[::2]), n_train=1)
 
 
 @pytest.mark.parametrize("split", [retrieval_split, split_dataset])
-@pytest.mark.parametrize("param, value", [("n_train", 0), ("n_train", 1.5), ("max_test", 0)])
+@pytest.mark.parametrize("param, value",
+                         [("n_train", 0), ("n_train", 1.5), ("max_test", 0)])
 def test_splits_reject_invalid_sizes(split, param, value):
     X, groups, _ = _retrieval_problem(n_clusters=3, per_cluster=4)
     data = groups if split is retrieval_split else Bunch(X=X, groups=groups)
@@ -93,8 +97,9 @@ def test_cli_reports_nothing_held_out(tmp_path):
     X, groups, answers = _retrieval_problem(n_clusters=3, per_cluster=2)
     path = tmp_path / "small.npz"
     np.savez(path, X=X.astype(np.float32), groups=groups, A=answers.astype(np.float32))
-    with pytest.raises(SystemExit, match=r"nothing is left to evaluate on; lower "
-                                          r"--train-per-cluster \(the largest cluster has 2\)"):
+    with pytest.raises(SystemExit,
+                       match=r"nothing is left to evaluate on; lower --train-per-"
+                             r"cluster \(the largest cluster has 2\)"):
         main(["compare", "--data", str(path), "--train-per-cluster", "2"])
 
 
@@ -105,7 +110,8 @@ def test_compare_retrieval_scores_every_method():
     spaces = {
         "zero-shot": (SharedProjectionRegressor(method="identity"), {}),
         "router": (MultiHeadRegressor(), {"routing_temperature": [0.05, 0.5]}),
-        "basis": (SmoothingBasisRegressor(max_iter=5, random_state=0), {"alpha": [0.1, 1.0]}),
+        "basis": (SmoothingBasisRegressor(max_iter=5, random_state=0),
+                  {"alpha": [0.1, 1.0]}),
     }
     rows = compare_retrieval(X[train], groups[train], X[test], groups[test], answers,
                              spaces=spaces, cv=3)
@@ -183,7 +189,8 @@ def test_cli_fit_with_cv_to_skops(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["compare", "fit"])
 def test_cli_reports_unreadable_data_without_a_traceback(tmp_path, command):
     out = ["--out", str(tmp_path / "m.pkl")] if command == "fit" else []
-    with pytest.raises(SystemExit, match="cannot load --data .*No such embeddings file"):
+    with pytest.raises(SystemExit,
+                       match="cannot load --data .*No such embeddings file"):
         main([command, "--data", str(tmp_path / "nope.npz"), *out])
     (tmp_path / "notes.npz").write_text("not an archive")
     with pytest.raises(SystemExit, match="cannot load --data .*not an .npz archive"):
@@ -198,12 +205,15 @@ def test_cli_fit_checks_the_output_folder_before_fitting(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["compare", "--train-per-cluster", "0"], "--train-per-cluster: expected an integer >= 1"),
+    (["compare", "--train-per-cluster", "0"],
+     "--train-per-cluster: expected an integer >= 1"),
     (["compare", "--max-test", "0"], "--max-test: expected an integer >= 1"),
     (["compare", "--cv", "1"], "--cv: expected an integer >= 2"),
     (["compare", "--num-basis", "0"], "--num-basis: expected an integer >= 1"),
-    (["compare", "--iterations", "x"], "--iterations: expected an integer >= 1, got 'x'"),
-    (["compare", "--cosine-weight", "2"], r"--cosine-weight: expected a finite number in \[0, 1\]"),
+    (["compare", "--iterations", "x"],
+     "--iterations: expected an integer >= 1, got 'x'"),
+    (["compare", "--cosine-weight", "2"],
+     r"--cosine-weight: expected a finite number in \[0, 1\]"),
     (["compare", "--seed", "-1"], "--seed: expected an integer in"),
     (["fit", "--data", "d.npz", "--out", "m.pkl", "--routing-temperature", "0"],
      "--routing-temperature: expected a finite number > 0"),
@@ -221,7 +231,8 @@ def test_cli_cosine_weight_one_value_fixes_it_several_are_tuned():
     from sklearn_smoothbasis.__main__ import _cosine_weight, build_parser
 
     parse = build_parser().parse_args
-    assert _cosine_weight(parse(["compare", "--cosine-weight", "0", "0.5"])) == [0.0, 0.5]
+    tuned = parse(["compare", "--cosine-weight", "0", "0.5"])
+    assert _cosine_weight(tuned) == [0.0, 0.5]
     assert _cosine_weight(parse(["compare", "--cosine-weight", "0"])) == 0.0
     assert _cosine_weight(parse(["compare"])) == 0.5
     _, grid = search_spaces(8, 8, cosine_weight=[0.0, 0.5])["smoothing_basis"]
@@ -238,7 +249,7 @@ PACKAGE_ROOT = str(Path(sklearn_smoothbasis.__file__).resolve().parents[1])
 
 
 def _run_command(*argv, limit_file_size=None):
-    """Run ``python -m sklearn_smoothbasis`` on this source tree as a separate process."""
+    """Run ``python -m sklearn_smoothbasis`` on this source tree as a process."""
     env = {**os.environ, "PYTHONPATH": PACKAGE_ROOT, "PYTHONDONTWRITEBYTECODE": "1"}
 
     def limit():  # the ``ulimit -f`` of the shell
@@ -247,16 +258,17 @@ def _run_command(*argv, limit_file_size=None):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
     return subprocess.run(
-        [sys.executable, "-m", "sklearn_smoothbasis", *argv], env=env, capture_output=True,
-        text=True, preexec_fn=limit if limit_file_size else None,
+        [sys.executable, "-m", "sklearn_smoothbasis", *argv], env=env, check=False,
+        capture_output=True, text=True,
+        preexec_fn=limit if limit_file_size else None,
     )
 
 
 def test_command_exits_0_after_a_successful_fit(tmp_path):
     _write_npz(tmp_path / "clusters.npz")
     out = tmp_path / "model.pkl"
-    fit = _run_command("fit", "--data", str(tmp_path / "clusters.npz"), "--out", str(out),
-                       "--iterations", "2")
+    fit = _run_command("fit", "--data", str(tmp_path / "clusters.npz"),
+                       "--out", str(out), "--iterations", "2")
     assert fit.returncode == 0, fit.stderr
     assert "saved SmoothingBasisRegressor" in fit.stdout
     with open(out, "rb") as f:
@@ -290,8 +302,9 @@ def test_interrupted_model_write_leaves_the_previous_model(tmp_path, suffix):
 @pytest.mark.parametrize("option", ["--out", "--plot"])
 def test_unusable_output_is_reported_before_any_work(tmp_path, option, capsys):
     # --data does not exist: an error about the output proves it came first.
-    command = ["fit", "--data", str(tmp_path / "missing.npz")] if option == "--out" else [
-        "compare", "--data", str(tmp_path / "missing.npz"), "--quiet"]
+    missing = str(tmp_path / "missing.npz")
+    command = (["fit", "--data", missing] if option == "--out"
+               else ["compare", "--data", missing, "--quiet"])
     folder = tmp_path / "folder.png"
     folder.mkdir()
     cases = {
@@ -306,18 +319,21 @@ def test_unusable_output_is_reported_before_any_work(tmp_path, option, capsys):
 
 def test_plot_without_matplotlib_is_reported_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(SystemExit, match=r'^error: --plot .*pip install "sklearn-smoothbasis'
-                                          r'\[plot\]"'):
+    with pytest.raises(SystemExit, match=r'^error: --plot .*pip install '
+                                          r'"sklearn-smoothbasis\[plot\]"'):
         main(["compare", "--data", str(tmp_path / "missing.npz"), "--plot",
               str(tmp_path / "c.png")])
 
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
-def test_num_basis_above_the_number_of_clusters_is_a_usage_error(tmp_path, command, capsys):
+def test_num_basis_above_the_number_of_clusters_is_a_usage_error(
+    tmp_path, command, capsys
+):
     _write_npz(tmp_path / "clusters.npz")  # 12 clusters
     out = ["--out", str(tmp_path / "m.pkl")] if command == "fit" else []
     with pytest.raises(SystemExit) as exit_info:
-        main([command, "--data", str(tmp_path / "clusters.npz"), *out, "--num-basis", "13"])
+        main([command, "--data", str(tmp_path / "clusters.npz"), *out,
+              "--num-basis", "13"])
     assert exit_info.value.code == 2
     assert ("--num-basis: expected at most the number of clusters (12), got 13"
             in capsys.readouterr().err)
@@ -325,7 +341,8 @@ def test_num_basis_above_the_number_of_clusters_is_a_usage_error(tmp_path, comma
 
 @pytest.mark.parametrize("option, argv", [
     ("--alpha", ["fit", "--out", "m.pkl", "--alpha", "inf"]),
-    ("--routing-temperature", ["fit", "--out", "m.pkl", "--routing-temperature", "inf"]),
+    ("--routing-temperature",
+     ["fit", "--out", "m.pkl", "--routing-temperature", "inf"]),
     ("--cosine-weight", ["fit", "--out", "m.pkl", "--cosine-weight", "inf"]),
     ("--cosine-weight", ["compare", "--cosine-weight", "0", "inf"]),
 ])
@@ -343,7 +360,8 @@ def test_fit_without_data_uses_the_bundled_demo(tmp_path, capsys):
     assert "49 clusters" in capsys.readouterr().out
 
 
-def test_fit_cv_on_the_demo_reports_non_convergence_once_without_warnings(tmp_path, capsys):
+def test_fit_cv_on_the_demo_reports_non_convergence_once(tmp_path, capsys):
+    """No warning per fit of the cross-validation: one note line."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         main(["fit", "--out", str(tmp_path / "m.pkl"), "--cv", "2", "--iterations", "2",
@@ -352,16 +370,18 @@ def test_fit_cv_on_the_demo_reports_non_convergence_once_without_warnings(tmp_pa
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     # 2 routing temperatures x 2 folds and the refit, each stopped at --iterations 2.
-    assert notes == [
+    assert notes == [(
         "note: 5 fits stopped early: SmoothingBasisRegressor did not converge in "
         "max_iter=2 iterations: the last one decreased the objective by more than "
         "tol=1e-05 (relative). Increase max_iter, or raise tol. (--iterations sets "
         "max_iter)"
-    ]
+    )]
 
 
 @pytest.mark.parametrize("command", ["fit", "compare"])
-def test_progress_on_standard_error_unless_quiet(tmp_path, command, capsys, monkeypatch):
+def test_progress_on_standard_error_unless_quiet(
+    tmp_path, command, capsys, monkeypatch
+):
     _write_npz(tmp_path / "clusters.npz")
     argv = [command, "--data", str(tmp_path / "clusters.npz"), "--iterations", "2",
             "--cv", "2"]
@@ -381,7 +401,8 @@ def test_progress_on_standard_error_unless_quiet(tmp_path, command, capsys, monk
     progress = [line for line in loud.err.splitlines() if not line.startswith("note:")]
     assert progress and progress[-1].strip().startswith("done in")
     assert not [line for line in quiet.err.splitlines() if not line.startswith("note:")]
-    assert quiet.out.splitlines()[0] == loud.out.splitlines()[0]  # same results on stdout
+    # The same results on standard output.
+    assert quiet.out.splitlines()[0] == loud.out.splitlines()[0]
 
 
 @pytest.mark.parametrize("command", ["fit", "compare"])

@@ -25,8 +25,8 @@ METHOD_NAMES = {
 }
 
 
-def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_weight=0.5,
-                  random_state=0):
+def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
+                  cosine_weight=0.5, random_state=0):
     """The methods compared and the grid each is tuned over.
 
     Parameters
@@ -84,7 +84,8 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20, cosine_
          "routing_shrinkage": routing_shrinkages},
     )
     spaces["shared_ridge_map"] = (
-        SharedProjectionRegressor(method="ridge"), {"alpha": [10.0**e for e in range(-3, 4)]}
+        SharedProjectionRegressor(method="ridge"),
+        {"alpha": [10.0**e for e in range(-3, 4)]},
     )
     spaces["independent_ridge_maps"] = (
         IndependentProjectionRegressor(method="ridge"),

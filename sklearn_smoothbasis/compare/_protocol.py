@@ -35,7 +35,6 @@ from ..metrics import (
 )
 from ..model_selection import ClusterStratifiedKFold
 
-
 _SPLIT_CONSTRAINTS = {
     "n_train": [Interval(Integral, 1, None, closed="left")],
     "max_test": [Interval(Integral, 1, None, closed="left"), None],
@@ -122,7 +121,8 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     Examples
     --------
     >>> from sklearn_smoothbasis.datasets import load_faq_demo
-    >>> X_train, g_train, X_test, g_test = split_dataset(load_faq_demo(), random_state=0)
+    >>> X_train, g_train, X_test, g_test = split_dataset(
+    ...     load_faq_demo(), random_state=0)
     >>> X_train.shape, X_test.shape
     ((147, 384), (194, 384))
     """
@@ -132,7 +132,8 @@ def split_dataset(data, *, n_train=3, max_test=None, random_state=None):
     train, test = retrieval_split(data.groups, n_train=n_train, max_test=max_test,
                                   random_state=random_state)
     training_rows = {row.tobytes() for row in data.X[train]}
-    in_training = np.array([data.X[i].tobytes() in training_rows for i in test], dtype=bool)
+    in_training = np.array([data.X[i].tobytes() in training_rows for i in test],
+                           dtype=bool)
     if len(test) and in_training.all():
         raise ValueError(
             "Every held-out question is also a training question (the same embedding, "
@@ -187,8 +188,8 @@ def tune(estimator, param_grid, X, Y, groups, *, cv=3, random_state=0):
     return search.best_estimator_, search.best_params_, search.refit_time_
 
 
-def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, spaces, cv=3,
-                      random_state=0, progress=None):
+def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, spaces,
+                      cv=3, random_state=0, progress=None):
     """Tune each method on the training rows and score its routed held-out predictions.
 
     Parameters
@@ -229,7 +230,8 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         n_candidates = int(np.prod([len(v) for v in grid.values()])) if grid else 1
         if progress:
             folds = f"x {cv} folds" if can_tune and grid else "(no tuning)"
-            progress(f"[{step}/{len(spaces)}] {method}: {n_candidates} candidates {folds} ...")
+            progress(f"[{step}/{len(spaces)}] {method}: {n_candidates} candidates "
+                     f"{folds} ...")
         start = time.perf_counter()
         if can_tune and grid:
             model, params, fit_seconds = tune(
@@ -251,5 +253,6 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
             "tune_seconds": tune_seconds,
         })
         if progress:
-            progress(f"      done in {tune_seconds:.1f}s: Recall@1 {rows[-1]['recall_at_1']:.3f}")
+            progress(f"      done in {tune_seconds:.1f}s: "
+                     f"Recall@1 {rows[-1]['recall_at_1']:.3f}")
     return rows

@@ -7,7 +7,7 @@ from ._methods import METHOD_NAMES
 
 
 def _method_name(method):
-    """The display name of a method key of :func:`search_spaces` (other keys as given)."""
+    """The display name of a method key of :func:`search_spaces` (others as given)."""
     return METHOD_NAMES.get(method, method)
 
 
@@ -62,15 +62,17 @@ def format_table(rows, *, markdown=False):
     """
     header = ["method", "best parameters", "Recall@1", "MRR", "mean cos", "fit s"]
     body = [
-        [_method_name(r["method"]), _format_params(r["params"]), f"{r['recall_at_1']:.3f}",
-         f"{r['mrr']:.3f}", f"{r['mean_cosine']:.3f}", f"{r['fit_seconds']:.2f}"]
+        [_method_name(r["method"]), _format_params(r["params"]),
+         f"{r['recall_at_1']:.3f}", f"{r['mrr']:.3f}", f"{r['mean_cosine']:.3f}",
+         f"{r['fit_seconds']:.2f}"]
         for r in sorted(rows, key=lambda r: -r["recall_at_1"])
     ]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}"
+                    for i, w in enumerate(widths))
     return "\n".join([fmt.format(*header), fmt.format(*["-" * w for w in widths])]
                      + [fmt.format(*row) for row in body])
 
