@@ -13,12 +13,20 @@ warning counts the rows dropped. :func:`load_clusters` reads any supported file.
 
 from ._lda_database import load_lda_database
 from ._load_clusters import load_clusters
-from ._loaders import load_embedded_clusters, load_faq_demo, load_jsonl_clusters
+from ._loaders import (
+    embed_texts,
+    load_embedded_clusters,
+    load_encoder,
+    load_faq_demo,
+    load_jsonl_clusters,
+)
 from ._synthetic import make_multicluster_regression
 
 __all__ = [
+    "embed_texts",
     "load_clusters",
     "load_embedded_clusters",
+    "load_encoder",
     "load_faq_demo",
     "load_jsonl_clusters",
     "load_lda_database",

