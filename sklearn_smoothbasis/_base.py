@@ -189,9 +189,10 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         if not hasattr(self, "_seen_X"):
             raise ValueError(
                 f"{caller} needs the rows this {type(self).__name__} was fitted on, and "
-                "this one has none: it was built from a model file, which holds only "
-                "what prediction needs. Fit it again, or keep fitted models that will "
-                "grow as pickle or skops files, which hold the rows."
+                "this one has none: it was loaded from a model file saved with "
+                "keep_rows=False, which holds only what prediction needs. Fit it "
+                "again, or save models that will grow with io.save(model, path) "
+                "(keep_rows=True, the default), pickle or skops."
             )
 
     def _keep_seen(self, X, Y, starts):

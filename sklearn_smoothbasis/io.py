@@ -35,6 +35,7 @@ from ._baselines import (
     SharedProjectionRegressor,
 )
 from ._files import atomic_write, check_writable
+from ._linalg import cluster_starts
 from ._smoothing_basis import SmoothingBasisRegressor
 
 __all__ = ["save", "load", "RetrievalBundle", "save_bundle", "load_bundle"]
@@ -66,6 +67,7 @@ _ARRAYS = {
         "basis": ("basis_", ("n_basis", "n_features", "n_targets"), False),
         "coefficients": ("coefficients_", ("n_clusters", "n_basis"), False),
         "prior": ("prior_", ("n_features", "n_targets"), True),
+        "target_means": ("target_means_", ("n_clusters", "n_targets"), True),
     },
     "IndependentProjectionRegressor": {
         **_CLUSTER_ARRAYS, **_ROUTING_ARRAYS,
@@ -83,6 +85,8 @@ _ARRAYS = {
 # Little-endian IEEE floats only, written and read as such on every machine.
 _FLOAT_DTYPES = {"<f4": np.float32, "<f8": np.float64}
 _ANSWER_ARRAY = "answer_embeddings"
+# The rows a model was fitted on, kept so that partial_fit and add_clusters can grow it.
+_ROW_ARRAYS = {"rows_X": ("n_rows", "n_features"), "rows_Y": ("n_rows", "n_targets")}
 _HEADER_READERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -127,7 +131,7 @@ def _array_entry(array):
     return {"dtype": array.dtype.str, "shape": list(array.shape)}
 
 
-def _model_manifest_and_arrays(model):
+def _model_manifest_and_arrays(model, keep_rows):
     name = type(model).__name__
     if name not in _ESTIMATORS or type(model) is not _ESTIMATORS[name]:
         raise TypeError(
@@ -190,6 +194,17 @@ def _model_manifest_and_arrays(model):
         "feature_names": None if feature_names is None else [str(f) for f in feature_names],
         "arrays": array_entries,
     }
+    if keep_rows and hasattr(model, "_seen_X"):
+        for file_name, attribute in (("rows_X", "_seen_X"), ("rows_Y", "_seen_Y")):
+            value = np.asarray(getattr(model, attribute))
+            arrays[file_name] = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+            array_entries[file_name] = _array_entry(arrays[file_name])
+        manifest["dimensions"]["n_rows"] = int(arrays["rows_X"].shape[0])
+        neighbors = getattr(model, "_answer_neighbors", None)
+        manifest["rows"] = {
+            "per_cluster": np.diff(model._seen_starts).tolist(),
+            "answer_neighbors": None if neighbors is None else neighbors.tolist(),
+        }
     return manifest, arrays
 
 
@@ -206,14 +221,16 @@ def _write(path, manifest, arrays):
                     )
 
 
-def save(model, path):
+def save(model, path, *, keep_rows=True):
     """Write a fitted estimator to ``path`` in the package's model file format.
 
     The file is a ZIP archive of ``manifest.json`` and one ``.npy`` file per array,
     written atomically (a reader sees the old file or the new one). It holds what
-    prediction needs, the constructor parameters that are JSON scalars, and the
-    fitted scalar diagnostics; the manifest lists what it does not hold
-    (``params_not_stored``, ``attributes_not_stored``). See ``docs/format.rst``.
+    prediction needs, the constructor parameters that are JSON scalars, the fitted
+    scalar diagnostics and, unless ``keep_rows=False``, the rows the model was
+    fitted on, which ``partial_fit`` and ``add_clusters`` need to grow a loaded
+    model; the manifest lists what it does not hold (``params_not_stored``,
+    ``attributes_not_stored``). See ``docs/format.rst``.
 
     Parameters
     ----------
@@ -224,6 +241,10 @@ def save(model, path):
         :class:`~sklearn_smoothbasis.MultiHeadRegressor`.
     path : str or path-like
         The file to write (by convention ending in ``.npz``); its folder must exist.
+    keep_rows : bool, default=True
+        Also store the rows seen in fit and ``partial_fit``
+        (``n_samples_seen_ * (n_features_in_ + n_targets_)`` numbers). Without
+        them the loaded model predicts and retrieves but cannot grow.
 
     Examples
     --------
@@ -237,7 +258,7 @@ def save(model, path):
     >>> load(path).predict([[0.1, 1.0]], groups=["b"]).tolist()
     [[0.0, 1.0]]
     """
-    manifest, arrays = _model_manifest_and_arrays(model)
+    manifest, arrays = _model_manifest_and_arrays(model, keep_rows)
     _write(path, manifest, arrays)
 
 
@@ -382,7 +403,7 @@ def _model_from_file(reader):
     unexpected = sorted(set(reader.archive.namelist()) - expected_members)
     if unexpected:
         reader.fail(f"members not declared in {MANIFEST}: {', '.join(unexpected)}.")
-    unknown = sorted(set(declared) - set(specs) - {_ANSWER_ARRAY})
+    unknown = sorted(set(declared) - set(specs) - set(_ROW_ARRAYS) - {_ANSWER_ARRAY})
     if unknown:
         reader.fail(f"arrays unknown to {name}: {', '.join(unknown)}.")
     attributes = {}
@@ -428,7 +449,46 @@ def _model_from_file(reader):
         model.feature_names_in_ = np.asarray(feature_names, dtype=object)
     for attribute, value in attributes.items():
         setattr(model, attribute, value)
+    _read_rows(reader, manifest, model)
     return model, manifest
+
+
+def _count_list(values, length, what, fail):
+    """A JSON list of ``length`` non-negative integers, as an int64 array."""
+    if not (isinstance(values, list) and len(values) == length and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)):
+        fail(f"{what} must be a list of {length} non-negative integers.")
+    return np.asarray(values, dtype=np.int64)
+
+
+def _read_rows(reader, manifest, model):
+    """The rows the model was fitted on (its growth state), when the file has them."""
+    rows, declared = manifest.get("rows"), manifest["arrays"]
+    if rows is None:
+        if set(_ROW_ARRAYS) & set(declared):
+            reader.fail("arrays rows_X and rows_Y need the 'rows' section of the manifest.")
+        return
+    if not isinstance(rows, dict):
+        reader.fail("field 'rows' of manifest.json must be an object.")
+    n_clusters = len(model.clusters_)
+    counts = _count_list(rows.get("per_cluster"), n_clusters, "rows.per_cluster", reader.fail)
+    n_rows = manifest["dimensions"].get("n_rows")
+    if n_rows != int(counts.sum()):
+        reader.fail(f"rows.per_cluster adds up to {int(counts.sum())} rows but dimension "
+                    f"n_rows is {n_rows!r}.")
+    seen = {}
+    for file_name, shape in _ROW_ARRAYS.items():
+        if file_name not in declared:
+            reader.fail(f"array {file_name!r}, required by the 'rows' section, is missing.")
+        seen[file_name] = reader.array(
+            file_name, declared[file_name], [manifest["dimensions"][d] for d in shape]
+        )
+    if isinstance(model, SmoothingBasisRegressor):
+        model._answer_neighbors = _count_list(
+            rows.get("answer_neighbors"), n_clusters, "rows.answer_neighbors", reader.fail
+        )
+    model._seen_X, model._seen_Y = seen["rows_X"], seen["rows_Y"]
+    model._seen_starts = cluster_starts(counts)
 
 
 def load(path):
@@ -527,7 +587,7 @@ class RetrievalBundle:
         return self.model.retrieve(X, self.answers, k=k, groups=groups)
 
 
-def save_bundle(bundle, path):
+def save_bundle(bundle, path, *, keep_rows=True):
     """Write a :class:`RetrievalBundle` to ``path``: a model file with its answers.
 
     The model part is what :func:`save` writes (so :func:`load` reads the model of
@@ -540,10 +600,13 @@ def save_bundle(bundle, path):
         The model and its answers.
     path : str or path-like
         The file to write; its folder must exist.
+    keep_rows : bool, default=True
+        Also store the rows the model was fitted on, as :func:`save` does, so that
+        the loaded bundle's model can grow (``add_clusters``, ``partial_fit``).
     """
     if not isinstance(bundle, RetrievalBundle):
         raise TypeError(f"save_bundle needs a RetrievalBundle; got {type(bundle).__name__}.")
-    manifest, arrays = _model_manifest_and_arrays(bundle.model)
+    manifest, arrays = _model_manifest_and_arrays(bundle.model, keep_rows)
     answers = np.ascontiguousarray(
         bundle.answers, dtype=bundle.answers.dtype.newbyteorder("<")
     )

@@ -223,6 +223,42 @@ def test_bundle_round_trip(data, tmp_path):
     np.testing.assert_array_equal(load(tmp_path / "faq.npz").predict(X_new), model.predict(X_new))
 
 
+@pytest.mark.parametrize("name", ["smoothing", "independent", "shared", "multihead"])
+def test_a_loaded_model_grows_as_the_saved_one(name, data, tmp_path):
+    X, Y, labels, X_new = data
+    model = sklearn.clone(ESTIMATORS[name]).fit(X, Y, groups=labels)
+    save(model, tmp_path / "model.npz")
+    loaded = load(tmp_path / "model.npz")
+    assert loaded.n_samples_seen_ == len(X)
+    # X and Y have 6 and 5 columns: only the estimators with a map can go back.
+    new_answer = Y[:1] + 0.1
+    if name != "multihead":
+        for grown in (model, loaded):
+            grown.add_clusters(["new-topic"], new_answer)
+    rng = np.random.RandomState(3)
+    more = rng.choice(len(X), 6, replace=False)
+    for grown in (model, loaded):
+        grown.partial_fit(X[more] + 0.01, Y[more], groups=labels[more])
+    np.testing.assert_allclose(loaded.predict(X_new), model.predict(X_new), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_array_equal(loaded.clusters_, model.clusters_)
+    # Saved again after growing, it loads with the grown rows.
+    save(loaded, tmp_path / "grown.npz")
+    assert load(tmp_path / "grown.npz").n_samples_seen_ == len(X) + 6
+
+
+def test_keep_rows_false_stores_what_prediction_needs_only(data, tmp_path):
+    X, Y, labels, X_new = data
+    model = MultiHeadRegressor().fit(X, Y, groups=labels)
+    save(model, tmp_path / "lean.npz", keep_rows=False)
+    manifest, arrays = _read_model_file(tmp_path / "lean.npz")
+    assert "rows" not in manifest and "rows_X" not in arrays
+    loaded = load(tmp_path / "lean.npz")
+    np.testing.assert_array_equal(loaded.predict(X_new), model.predict(X_new))
+    with pytest.raises(ValueError, match="saved with keep_rows=False"):
+        loaded.partial_fit(X, Y, groups=labels)
+
+
 def test_bundle_rejects_inconsistent_parts(data):
     X, Y, labels, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
@@ -383,6 +419,11 @@ def _set(key, value):
         (lambda m: m["params"].update(routing="sideways"), "invalid parameters"),
         (lambda m: m["params"].update(colour="red"), "parameters unknown to SmoothingBasisRegressor: colour"),
         (lambda m: m["fitted"].update({"__class__": 1}), "fitted attribute name '__class__' is not allowed"),
+        (lambda m: m["rows"]["per_cluster"].pop(), "rows.per_cluster must be a list of 9 non-negative"),
+        (lambda m: m["rows"]["per_cluster"].__setitem__(0, 100),
+         "rows.per_cluster adds up to .* rows but dimension n_rows is"),
+        (lambda m: m["rows"].update(answer_neighbors=None), "rows.answer_neighbors must be a list"),
+        (lambda m: m.pop("rows"), "arrays rows_X and rows_Y need the 'rows' section"),
     ],
 )
 def test_a_manifest_that_does_not_match_is_refused(saved, edit, message):
