@@ -2,7 +2,9 @@
 
 ``smoothbasis compare`` tunes SmoothingBasisRegressor and every baseline alike on the
 training questions of a dataset and prints their held-out retrieval quality;
-``smoothbasis fit`` fits one model and saves it.
+``smoothbasis fit`` fits one model and saves it (with ``--out x.npz``, as a retrieval
+bundle: the model, the answers and the name of their encoder); ``smoothbasis ask``
+answers questions with a bundle.
 
 Every command reads its data the same way (``--data``, the bundled demo by default),
 checks its output files before it starts, reports progress on standard error
@@ -20,6 +22,7 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import __version__
@@ -27,7 +30,9 @@ from ._files import atomic_write, atomic_write_path, check_writable
 from ._smoothing_basis import SmoothingBasisRegressor
 from .compare import compare_retrieval, format_table, search_spaces, split_dataset, tune
 from .compare._report import import_pyplot, plot_table
-from .datasets import load_clusters, load_faq_demo
+from .datasets import embed_texts, load_clusters, load_encoder, load_faq_demo
+from .datasets._loaders import DEFAULT_ENCODER
+from .io import RetrievalBundle, load_bundle, save_bundle
 
 DATA_FORMATS = """\
 data (--data; default: the bundled FAQ demo, 49 clusters):
@@ -206,10 +211,34 @@ def _compare(args):
     return rows
 
 
-def _save_model(model, out):
-    """Write ``model`` to ``out`` (skops or pickle by suffix) in one atomic step."""
+def _bundle_of(model, data, args):
+    """The retrieval bundle of a model fitted on ``data``: cluster ``i``'s answer is
+    row ``i`` of ``data.answers``, labelled by its cluster id, with its text."""
+    texts = data.get("answer_texts")
+    if texts is not None:  # a cluster with several answer texts: all of them, in order
+        texts = [t if isinstance(t, str) else "\n\n".join(t) for t in texts]
+    labels = data.get("cluster_ids")
+    return RetrievalBundle(
+        model, data.answers, labels=labels if labels is not None else model.clusters_,
+        texts=texts, encoder=args.encoder or _data_encoder(args),
+    )
+
+
+def _data_encoder(args):
+    """The encoder that embedded ``--data``: the package's for the demo and for JSONL
+    texts; unknown (None) for embeddings made elsewhere."""
+    if args.data is None or Path(args.data).suffix == ".jsonl":
+        return DEFAULT_ENCODER
+    return None
+
+
+def _save_model(model, out, bundle=None):
+    """Write ``model`` to ``out`` in one atomic step: a retrieval bundle for ``.npz``,
+    skops for ``.skops``, a pickle otherwise."""
     try:
-        if out.suffix == ".skops":
+        if out.suffix == ".npz":
+            save_bundle(bundle, out)
+        elif out.suffix == ".skops":
             import skops.io as sio
 
             with atomic_write_path(out) as temporary:
@@ -263,10 +292,120 @@ def _fit(args):
         progress(f"      done in {time.perf_counter() - start:.1f}s")
     if args.cv:
         print(f"chosen by {args.cv}-fold cluster-stratified CV: {params}")
-    _save_model(model, out)
-    print(f"saved {type(model).__name__} ({model.n_basis_} basis maps, "
+    bundle = _bundle_of(model, data, args) if out.suffix == ".npz" else None
+    _save_model(model, out, bundle)
+    what = "retrieval bundle of " if bundle else ""
+    print(f"saved {what}{type(model).__name__} ({model.n_basis_} basis maps, "
           f"{len(model.clusters_)} clusters) to {out}")
+    if bundle is not None and bundle.encoder is None:
+        print("note: the bundle names no encoder (pass --encoder NAME): smoothbasis ask "
+              "will need --embeddings", file=sys.stderr)
     return model
+
+
+def _read_question_embeddings(args, n_features):
+    """The rows of ``--embeddings`` (a .npy of one query per row)."""
+    try:
+        queries = np.load(args.embeddings, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise SystemExit(f"error: cannot read --embeddings {args.embeddings}: {exc}") from None
+    if queries.ndim == 1:
+        queries = queries[None, :]
+    if queries.ndim != 2 or queries.dtype.kind not in "fiu" or not queries.size:
+        raise SystemExit(f"error: --embeddings {args.embeddings}: expected a 2-D array of "
+                         f"numbers, one query per row; got {queries.dtype} of shape "
+                         f"{queries.shape}")
+    if not np.isfinite(queries).all():
+        raise SystemExit(f"error: --embeddings {args.embeddings} holds NaN or infinite values")
+    if queries.shape[1] != n_features:
+        raise SystemExit(f"error: --embeddings {args.embeddings} has {queries.shape[1]} "
+                         f"dimensions but the model takes {n_features}")
+    return queries
+
+
+def _questions(args):
+    """The questions of the command line, else (without --embeddings) of standard
+    input, one per line; blank lines are skipped."""
+    if args.questions or args.embeddings is not None:  # with --embeddings: names only
+        questions = args.questions
+    else:
+        questions = sys.stdin
+    return [q.strip() for q in questions if q.strip()]
+
+
+def _embed_questions(args, bundle, questions):
+    """Questions embedded by the bundle's encoder; every failure in one line."""
+    name = args.encoder or bundle.encoder
+    if name is None:
+        raise SystemExit(f"error: --model {args.model} names no encoder; pass --embeddings "
+                         "file.npy (queries embedded as the training questions were), or "
+                         "--encoder NAME")
+    if not questions:
+        raise SystemExit("error: no questions: pass them as arguments, or one per line "
+                         "on standard input")
+    progress = _progress(args)
+    if progress:
+        progress(f"embedding {len(questions)} question(s) with {name} ...")
+    try:
+        encoder = load_encoder(name)
+    except ImportError:
+        raise SystemExit(f"error: embedding questions with {name} needs the embed extra: "
+                         'pip install "sklearn-smoothbasis[embed]" (or pass --embeddings '
+                         "file.npy)") from None
+    except Exception as exc:  # the encoder library's own errors (missing model, ...)
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SystemExit(f"error: cannot load encoder {name}: {message}") from None
+    try:
+        queries = embed_texts(encoder, questions)
+    except ValueError as exc:
+        raise SystemExit(f"error: {name}: {exc}") from None
+    n_features = bundle.model.n_features_in_
+    if queries.shape[1] != n_features:
+        raise SystemExit(f"error: {name} embeds in {queries.shape[1]} dimensions but the "
+                         f"model of {args.model} takes {n_features}")
+    return queries
+
+
+def _first_line(text, width=100):
+    """The first line of ``text``, cut at a word before ``width`` characters."""
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else ""
+    if len(line) <= width:
+        return line
+    return line[:width].rsplit(" ", 1)[0] + " ..."
+
+
+def _ask(args):
+    try:
+        bundle = load_bundle(args.model)
+    except ValueError as exc:
+        raise SystemExit(f"error: --model: {exc}") from None
+    n_answers = len(bundle.answers)
+    if args.k > n_answers:
+        args.parser.error(f"argument --k: expected at most the number of answers in the "
+                          f"bundle ({n_answers}), got {args.k}")
+    if args.encoder and bundle.encoder and args.encoder != bundle.encoder:
+        raise SystemExit(f"error: --encoder {args.encoder} differs from the encoder of "
+                         f"{args.model} ({bundle.encoder}): questions must be embedded as "
+                         "the training questions were")
+    questions = _questions(args)
+    if args.embeddings is not None:
+        queries = _read_question_embeddings(args, bundle.model.n_features_in_)
+        if questions and len(questions) != len(queries):
+            raise SystemExit(f"error: {len(questions)} questions but --embeddings "
+                             f"{args.embeddings} has {len(queries)} rows")
+        if not questions:
+            questions = [f"query {r + 1}" for r in range(len(queries))]
+    else:
+        queries = _embed_questions(args, bundle, questions)
+    result = bundle.retrieve(queries, k=args.k)
+    for question, indices, similarities in zip(questions, *result):
+        print(question)
+        for rank, (j, similarity) in enumerate(zip(indices, similarities), start=1):
+            label = bundle.labels[j] if bundle.labels is not None else f"answer {j}"
+            text = _first_line(bundle.texts[j]) if bundle.texts is not None else ""
+            print(f"  {rank}. {label}  {similarity:.3f}  {text}".rstrip())
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -342,14 +481,20 @@ def build_parser():
         commands, "fit", help="fit SmoothingBasisRegressor on a dataset and save it",
         examples=[
             "smoothbasis fit --out model.pkl              # the bundled demo",
+            "smoothbasis fit --data faq.jsonl --out faq.npz   # a bundle for ask",
             "smoothbasis fit --data my_clusters.npz --out model.skops --cv 3",
-            "smoothbasis fit --data faq.jsonl --out model.pkl --alpha 0.3",
         ],
         run=_fit,
     )
     fit.add_argument("--out", required=True,
-                     help="model file: .skops (needs skops), or a pickle for any other "
-                          "suffix")
+                     help="model file: .npz, a retrieval bundle for smoothbasis ask (the "
+                          "model, the answers, their labels and texts, the encoder's "
+                          "name; see docs/format.rst); .skops (needs skops); a pickle for "
+                          "any other suffix")
+    fit.add_argument("--encoder", default=None,
+                     help="name of the encoder that embedded --data, recorded in an .npz "
+                          f"bundle (default: {DEFAULT_ENCODER} for the demo and .jsonl, "
+                          "which the package embeds with it; none for .npz data)")
     fit.add_argument("--alpha", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior "
                           f"(default: chosen by --cv, else {defaults['alpha']})")
@@ -360,6 +505,34 @@ def build_parser():
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
                      help="choose the unset parameters by this many CV folds")
     _add_model_options(fit)
+
+    ask = commands.add_parser(
+        "ask", help="print the best answers of a retrieval bundle to each question",
+        description="Print the --k best answers of a retrieval bundle (smoothbasis fit\n"
+                    "--out x.npz) to each question: label, cosine similarity, first line\n"
+                    "of the answer text. Questions are embedded with the bundle's encoder\n"
+                    "(needs the embed extra), or read already embedded from --embeddings.",
+        epilog="examples:\n"
+               '  smoothbasis ask --model faq.npz "how do I undo my last commit?"\n'
+               "  smoothbasis ask --model faq.npz --k 3 < questions.txt\n"
+               "  smoothbasis ask --model faq.npz --embeddings queries.npy",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ask.add_argument("questions", nargs="*", metavar="QUESTION",
+                     help="questions; none: read them from standard input, one per line")
+    ask.add_argument("--model", required=True,
+                     help="retrieval bundle written by smoothbasis fit --out x.npz")
+    ask.add_argument("--k", type=_bounded(int, 1), default=3,
+                     help="answers printed per question (default: 3)")
+    ask.add_argument("--embeddings", default=None,
+                     help="a .npy of question embeddings, one row per question, instead of "
+                          "embedding the questions' texts")
+    ask.add_argument("--encoder", default=None,
+                     help="the encoder of the questions (default: the bundle's; it must "
+                          "match the bundle's when the bundle names one)")
+    ask.add_argument("--quiet", action="store_true",
+                     help="no progress lines on standard error")
+    ask.set_defaults(run=_ask, parser=ask)
     return parser
 
 
