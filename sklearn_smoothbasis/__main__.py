@@ -381,7 +381,9 @@ def _ask(args):
     except ValueError as exc:
         raise SystemExit(f"error: --model: {exc}") from None
     n_answers = len(bundle.answers)
-    if args.k > n_answers:
+    if args.k is None:
+        args.k = min(3, n_answers)
+    elif args.k > n_answers:
         args.parser.error(f"argument --k: expected at most the number of answers in the "
                           f"bundle ({n_answers}), got {args.k}")
     if args.encoder and bundle.encoder and args.encoder != bundle.encoder:
@@ -522,8 +524,9 @@ def build_parser():
                      help="questions; none: read them from standard input, one per line")
     ask.add_argument("--model", required=True,
                      help="retrieval bundle written by smoothbasis fit --out x.npz")
-    ask.add_argument("--k", type=_bounded(int, 1), default=3,
-                     help="answers printed per question (default: 3)")
+    ask.add_argument("--k", type=_bounded(int, 1), default=None,
+                     help="answers printed per question (default: 3, or all of them "
+                          "when the bundle has fewer)")
     ask.add_argument("--embeddings", default=None,
                      help="a .npy of question embeddings, one row per question, instead of "
                           "embedding the questions' texts")
