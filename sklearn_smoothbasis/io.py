@@ -38,7 +38,7 @@ from ._files import atomic_write, check_writable
 from ._linalg import cluster_starts
 from ._smoothing_basis import SmoothingBasisRegressor
 
-__all__ = ["save", "load", "RetrievalBundle", "save_bundle", "load_bundle"]
+__all__ = ["RetrievalBundle", "load", "load_bundle", "save", "save_bundle"]
 
 FORMAT_NAME = "sklearn-smoothbasis-model"
 FORMAT_VERSION = 1
@@ -211,14 +211,13 @@ def _model_manifest_and_arrays(model, keep_rows):
 def _write(path, manifest, arrays):
     path = check_writable(path)
     text = json.dumps(manifest, indent=1, allow_nan=False, ensure_ascii=False)
-    with atomic_write(path, "wb") as file:
-        with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr(MANIFEST, text.encode("utf-8"))
-            for file_name, array in arrays.items():
-                with archive.open(f"{file_name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(
-                        member, array, version=(1, 0), allow_pickle=False
-                    )
+    with atomic_write(path, "wb") as file, zipfile.ZipFile(
+        file, "w", compression=zipfile.ZIP_STORED
+    ) as archive:
+        archive.writestr(MANIFEST, text.encode("utf-8"))
+        for file_name, array in arrays.items():
+            with archive.open(f"{file_name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, version=(1, 0), allow_pickle=False)
 
 
 def save(model, path, *, keep_rows=True):

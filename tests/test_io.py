@@ -260,7 +260,7 @@ def test_keep_rows_false_stores_what_prediction_needs_only(data, tmp_path):
 
 
 def test_bundle_rejects_inconsistent_parts(data):
-    X, Y, labels, _ = data
+    X, Y, _labels, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
     with pytest.raises(ValueError, match="answers has 4 columns but the model predicts 5"):
         RetrievalBundle(model, Y[:, :4])
@@ -291,7 +291,7 @@ def test_save_rejects_what_it_cannot_write(data, tmp_path):
 
 
 def test_a_failed_save_leaves_the_old_file(data, tmp_path, monkeypatch):
-    X, Y, labels, X_new = data
+    X, Y, labels, _X_new = data
     model = MultiHeadRegressor().fit(X, Y, groups=labels)
     path = tmp_path / "model.npz"
     save(model, path)

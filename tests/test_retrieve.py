@@ -124,7 +124,7 @@ def test_metrics_accept_a_retrieve_result(data):
 
 
 def test_metrics_reject_a_mismatched_retrieve_result(data):
-    X, Y, groups, answers, answer_index = data
+    X, Y, _groups, answers, answer_index = data
     model = SharedProjectionRegressor().fit(X, Y)
     result = model.retrieve(X, answers, k=2)
     with pytest.raises(ValueError, match="at least 3 answers per row; it has 2"):
@@ -148,14 +148,14 @@ def test_metrics_reject_a_mismatched_retrieve_result(data):
     ],
 )
 def test_retrieve_rejects_bad_arguments(kwargs, message, data):
-    X, Y, groups, answers, _ = data
+    X, Y, _groups, answers, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
     with pytest.raises(ValueError, match=message):
         model.retrieve(X, answers[:3], **kwargs)
 
 
 def test_retrieve_rejects_bad_answers(data):
-    X, Y, groups, answers, _ = data
+    X, Y, _groups, answers, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
     with pytest.raises(ValueError, match="answers has 4 columns but the model predicts 5"):
         model.retrieve(X, answers[:, :4])
@@ -170,6 +170,6 @@ def test_retrieve_rejects_bad_answers(data):
 
 
 def test_retrieve_needs_a_fitted_model(data):
-    X, Y, groups, answers, _ = data
+    X, _Y, _groups, answers, _ = data
     with pytest.raises(sklearn.exceptions.NotFittedError):
         SharedProjectionRegressor().retrieve(X, answers)

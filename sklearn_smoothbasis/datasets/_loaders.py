@@ -31,8 +31,11 @@ from sklearn.utils import Bunch
 from .._linalg import cluster_starts, cluster_sums, row_norms, unit_rows
 
 __all__ = [
-    "load_faq_demo", "load_embedded_clusters", "load_jsonl_clusters", "load_encoder",
     "embed_texts",
+    "load_embedded_clusters",
+    "load_encoder",
+    "load_faq_demo",
+    "load_jsonl_clusters",
 ]
 
 _DATA_PACKAGE = "sklearn_smoothbasis.datasets"
