@@ -4,7 +4,8 @@
 training questions of a dataset and prints their held-out retrieval quality;
 ``smoothbasis fit`` fits one model and saves it (with ``--out x.npz``, as a retrieval
 bundle: the model, the answers and the name of their encoder); ``smoothbasis ask``
-answers questions with a bundle.
+answers questions with a bundle, and ``smoothbasis add`` adds an entry known by its
+answer to a bundle without refitting.
 
 Every command reads its data the same way (``--data``, the bundled demo by default),
 checks its output files before it starts, reports progress on standard error
@@ -333,8 +334,9 @@ def _questions(args):
     return [q.strip() for q in questions if q.strip()]
 
 
-def _embed_questions(args, bundle, questions):
-    """Questions embedded by the bundle's encoder; every failure in one line."""
+def _embed_questions(args, bundle, questions, *, what="question", width=None):
+    """Questions (or answers, ``what``) embedded by the bundle's encoder, rows of
+    ``width`` (default: the model's n_features_in_); every failure in one line."""
     name = args.encoder or bundle.encoder
     if name is None:
         raise SystemExit(f"error: --model {args.model} names no encoder; pass --embeddings "
@@ -345,24 +347,24 @@ def _embed_questions(args, bundle, questions):
                          "on standard input")
     progress = _progress(args)
     if progress:
-        progress(f"embedding {len(questions)} question(s) with {name} ...")
+        progress(f"embedding {len(questions)} {what}(s) with {name} ...")
     try:
         encoder = load_encoder(name)
     except ImportError:
-        raise SystemExit(f"error: embedding questions with {name} needs the embed extra: "
+        raise SystemExit(f"error: embedding {what}s with {name} needs the embed extra: "
                          'pip install "sklearn-smoothbasis[embed]" (or pass --embeddings '
                          "file.npy)") from None
-    except Exception as exc:  # the encoder library's own errors (missing model, ...)
+    except Exception as exc:  # noqa: BLE001 (the encoder library's own errors)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SystemExit(f"error: cannot load encoder {name}: {message}") from None
     try:
         queries = embed_texts(encoder, questions)
     except ValueError as exc:
         raise SystemExit(f"error: {name}: {exc}") from None
-    n_features = bundle.model.n_features_in_
-    if queries.shape[1] != n_features:
+    width = bundle.model.n_features_in_ if width is None else width
+    if queries.shape[1] != width:
         raise SystemExit(f"error: {name} embeds in {queries.shape[1]} dimensions but the "
-                         f"model of {args.model} takes {n_features}")
+                         f"model of {args.model} takes {width}")
     return queries
 
 
@@ -375,21 +377,29 @@ def _first_line(text, width=100):
     return line[:width].rsplit(" ", 1)[0] + " ..."
 
 
-def _ask(args):
+def _load_bundle(args):
     try:
-        bundle = load_bundle(args.model)
+        return load_bundle(args.model)
     except ValueError as exc:
         raise SystemExit(f"error: --model: {exc}") from None
+
+
+def _check_encoder(args, bundle):
+    if args.encoder and bundle.encoder and args.encoder != bundle.encoder:
+        raise SystemExit(f"error: --encoder {args.encoder} differs from the encoder of "
+                         f"{args.model} ({bundle.encoder}): texts must be embedded as "
+                         "the training questions were")
+
+
+def _ask(args):
+    bundle = _load_bundle(args)
     n_answers = len(bundle.answers)
     if args.k is None:
         args.k = min(3, n_answers)
     elif args.k > n_answers:
         args.parser.error(f"argument --k: expected at most the number of answers in the "
                           f"bundle ({n_answers}), got {args.k}")
-    if args.encoder and bundle.encoder and args.encoder != bundle.encoder:
-        raise SystemExit(f"error: --encoder {args.encoder} differs from the encoder of "
-                         f"{args.model} ({bundle.encoder}): questions must be embedded as "
-                         "the training questions were")
+    _check_encoder(args, bundle)
     questions = _questions(args)
     if args.embeddings is not None:
         queries = _read_question_embeddings(args, bundle.model.n_features_in_)
@@ -410,26 +420,84 @@ def _ask(args):
     return result
 
 
+def _new_cluster_label(clusters, label):
+    """The model's label of the new cluster: ``label`` when the model's clusters are
+    strings, the next integer when they are cluster numbers (as fit makes them)."""
+    if clusters.dtype.kind in "iu":
+        return int(clusters.max()) + 1
+    return label
+
+
+def _add(args):
+    bundle = _load_bundle(args)
+    out = _check_output("--out", args.out if args.out else args.model)
+    _check_encoder(args, bundle)
+    labels = (list(bundle.labels) if bundle.labels is not None
+              else [f"answer {j}" for j in range(len(bundle.answers))])
+    if args.label in [str(label) for label in labels]:
+        raise SystemExit(f"error: --label {args.label} is already an answer of "
+                         f"{args.model}; give the new entry another label")
+    answer = _embed_questions(args, bundle, [args.answer], what="answer",
+                              width=bundle.model.n_targets_)
+    model = bundle.model
+    with _convergence_notes():
+        try:
+            model.add_clusters([_new_cluster_label(model.clusters_, args.label)], answer)
+        except ValueError as exc:
+            raise SystemExit(f"error: cannot add to {args.model}: {exc}") from None
+    texts = bundle.texts
+    grown = RetrievalBundle(
+        model, np.vstack([bundle.answers, answer.astype(bundle.answers.dtype)]),
+        labels=labels + [args.label],
+        texts=None if texts is None else texts + [args.answer],
+        encoder=bundle.encoder or args.encoder,
+    )
+    _save_model(model, out, grown)
+    print(f"added {args.label} to {out}: {len(grown.answers)} answers, "
+          f"{len(model.clusters_)} clusters (the new one known by its answer until "
+          "questions for it are fitted)")
+    return grown
+
+
 # ---------------------------------------------------------------------------
 # The parser
 # ---------------------------------------------------------------------------
 
 
-def _add_command(commands, name, *, help, examples, run):
-    """A subcommand whose --help ends with examples and the data formats it reads,
-    with the options every command shares."""
+def _command(commands, name, *, help, examples, run, description=None, formats=""):
+    """A subcommand whose --help ends with examples (and ``formats``), with --quiet."""
     parser = commands.add_parser(
-        name, help=help, description=help[0].upper() + help[1:] + ".",
+        name, help=help, description=description or help[0].upper() + help[1:] + ".",
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples)
-        + "\n\n" + DATA_FORMATS,
+        + (f"\n\n{formats}" if formats else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--data", default=None,
-                        help=".npz, dataset folder, .jsonl or LDA .db (see below); "
-                             "default: the bundled demo")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress lines on standard error")
     parser.set_defaults(run=run, parser=parser)
+    return parser
+
+
+def _add_command(commands, name, *, help, examples, run):
+    """A subcommand that reads --data: its --help also names the data formats."""
+    parser = _command(commands, name, help=help, examples=examples, run=run,
+                      formats=DATA_FORMATS)
+    parser.add_argument("--data", default=None,
+                        help=".npz, dataset folder, .jsonl or LDA .db (see below); "
+                             "default: the bundled demo")
+    return parser
+
+
+def _bundle_command(commands, name, *, help, description, examples, run, texts):
+    """A subcommand that reads a retrieval bundle (--model) and embeds ``texts``
+    with its encoder (--encoder)."""
+    parser = _command(commands, name, help=help, description=description,
+                      examples=examples, run=run)
+    parser.add_argument("--model", required=True,
+                        help="retrieval bundle written by smoothbasis fit --out x.npz")
+    parser.add_argument("--encoder", default=None,
+                        help=f"the encoder of the {texts} (default: the bundle's; it "
+                             "must match the bundle's when the bundle names one)")
     return parser
 
 
@@ -508,34 +576,46 @@ def build_parser():
                      help="choose the unset parameters by this many CV folds")
     _add_model_options(fit)
 
-    ask = commands.add_parser(
-        "ask", help="print the best answers of a retrieval bundle to each question",
+    ask = _bundle_command(
+        commands, "ask", help="print the best answers of a retrieval bundle to each question",
         description="Print the --k best answers of a retrieval bundle (smoothbasis fit\n"
                     "--out x.npz) to each question: label, cosine similarity, first line\n"
                     "of the answer text. Questions are embedded with the bundle's encoder\n"
                     "(needs the embed extra), or read already embedded from --embeddings.",
-        epilog="examples:\n"
-               '  smoothbasis ask --model faq.npz "how do I undo my last commit?"\n'
-               "  smoothbasis ask --model faq.npz --k 3 < questions.txt\n"
-               "  smoothbasis ask --model faq.npz --embeddings queries.npy",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=[
+            'smoothbasis ask --model faq.npz "how do I undo my last commit?"',
+            "smoothbasis ask --model faq.npz --k 3 < questions.txt",
+            "smoothbasis ask --model faq.npz --embeddings queries.npy",
+        ],
+        run=_ask, texts="questions",
     )
     ask.add_argument("questions", nargs="*", metavar="QUESTION",
                      help="questions; none: read them from standard input, one per line")
-    ask.add_argument("--model", required=True,
-                     help="retrieval bundle written by smoothbasis fit --out x.npz")
     ask.add_argument("--k", type=_bounded(int, 1), default=None,
                      help="answers printed per question (default: 3, or all of them "
                           "when the bundle has fewer)")
     ask.add_argument("--embeddings", default=None,
                      help="a .npy of question embeddings, one row per question, instead of "
                           "embedding the questions' texts")
-    ask.add_argument("--encoder", default=None,
-                     help="the encoder of the questions (default: the bundle's; it must "
-                          "match the bundle's when the bundle names one)")
-    ask.add_argument("--quiet", action="store_true",
-                     help="no progress lines on standard error")
-    ask.set_defaults(run=_ask, parser=ask)
+
+    add = _bundle_command(
+        commands, "add", help="add an FAQ entry known by its answer to a retrieval bundle",
+        description="Add an FAQ entry to a retrieval bundle without refitting: the\n"
+                    "answer text is embedded with the bundle's encoder and the model\n"
+                    "gains a cluster for it (add_clusters: its map borrows from the\n"
+                    "clusters with the nearest answers, its routing centroid is the\n"
+                    "answer). The bundle is rewritten in one atomic step.",
+        examples=[
+            "smoothbasis add --model faq.npz --label opening-hours \\",
+            '    --answer "Monday to Friday 9-18, Saturday 10-14."',
+            "smoothbasis add --model faq.npz --out faq-v2.npz --label x --answer ...",
+        ],
+        run=_add, texts="answer",
+    )
+    add.add_argument("--label", required=True, help="label of the new entry")
+    add.add_argument("--answer", required=True, help="text of the new entry's answer")
+    add.add_argument("--out", default=None,
+                     help="write the grown bundle here (default: rewrite --model)")
     return parser
 
 

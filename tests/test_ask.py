@@ -13,7 +13,7 @@ import pytest
 from sklearn_smoothbasis import SharedProjectionRegressor
 from sklearn_smoothbasis.__main__ import main
 from sklearn_smoothbasis.datasets import _loaders, embed_texts
-from sklearn_smoothbasis.io import load_bundle, save
+from sklearn_smoothbasis.io import load_bundle, save, save_bundle
 
 _REAL_DEFAULT_ENCODER = _loaders._load_default_encoder
 
@@ -76,7 +76,7 @@ def _answers_printed(output):
             question = line
             printed[question] = []
             continue
-        rank, label, similarity, *text = line.split(maxsplit=3)
+        _rank, label, similarity, *text = line.split(maxsplit=3)
         printed[question].append((label, float(similarity), text[0] if text else ""))
     return printed
 
@@ -211,3 +211,40 @@ def test_bundle_of_embedded_data_names_no_encoder(tmp_path, capsys):
     main(["fit", "--data", str(tmp_path / "data.npz"), "--out", str(out), "--quiet",
           "--iterations", "2", "--encoder", "my-encoder"])
     assert load_bundle(out).encoder == "my-encoder"
+
+
+def test_add_grows_the_bundle_and_ask_finds_the_new_answer(bundle_path, capsys):
+    capsys.readouterr()
+    main(["add", "--model", str(bundle_path), "--label", "pasta", "--quiet",
+          "--answer", "Boil pasta in salted water for ten minutes.\nTaste it before."])
+    assert "added pasta to" in capsys.readouterr().out
+    bundle = load_bundle(bundle_path)
+    assert bundle.labels[-1] == "pasta" and len(bundle.answers) == len(CLUSTERS) + 1
+    assert bundle.texts[-1].startswith("Boil pasta")
+    assert len(bundle.model.clusters_) == len(CLUSTERS) + 1
+    main(["ask", "--model", str(bundle_path), "--quiet", "--k", "6",
+          "boil pasta in salted water"])
+    printed = _answers_printed(capsys.readouterr().out)
+    ranked = printed["boil pasta in salted water"]
+    assert "pasta" in [p[0] for p in ranked]
+    assert next(p for p in ranked if p[0] == "pasta")[2] == (
+        "Boil pasta in salted water for ten minutes."
+    )
+
+
+def test_add_errors_are_one_line(bundle_path, tmp_path, capsys):
+    message, _ = _error(["add", "--model", str(bundle_path), "--label", "tea",
+                         "--answer", "More tea."], capsys)
+    assert message == (f"error: --label tea is already an answer of {bundle_path}; "
+                       "give the new entry another label")
+    lean = tmp_path / "lean.npz"
+    bundle = load_bundle(bundle_path)
+    save_bundle(bundle, lean, keep_rows=False)
+    message, _ = _error(["add", "--model", str(lean), "--label", "x", "--answer", "y",
+                         "--quiet"], capsys)
+    assert message.startswith(f"error: cannot add to {lean}: add_clusters needs the rows")
+    assert "\n" not in message
+    before = bundle_path.read_bytes()
+    message, _ = _error(["add", "--model", str(bundle_path), "--label", "x",
+                         "--answer", "y", "--out", str(tmp_path / "no" / "b.npz")], capsys)
+    assert "does not exist" in message and bundle_path.read_bytes() == before
