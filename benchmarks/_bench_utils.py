@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _report import REPO, machine, write_section
+from _report import BENCHMARKS_PAGE, REPO, machine, write_section
 
-DEFAULT_OUTPUT = REPO / "docs" / "benchmarks.md"
+DEFAULT_OUTPUT = BENCHMARKS_PAGE
 
 
 def _package_state():
@@ -36,12 +36,11 @@ def _package_state():
 
 
 PACKAGE_STATE = _package_state()
+# A new output file (for example of a --quick run) gets the page's title and the part
+# the performance sections belong to, so that their ### headings nest as on the page.
 _HEADER = """# Benchmarks
 
-Written by the scripts in `benchmarks/` (`python benchmarks/run_all.py`, or one script
-at a time). Each section comes from one run of one script: the ratios in it were
-measured side by side in that run, on the machine named in it, under the load it
-reports (load average of the machine, other jobs included).
+## Speed and memory
 """
 
 
@@ -98,7 +97,7 @@ def report(output, name, title, table, *, quick, command, load_start, notes=""):
         output.write_text(_HEADER)
     mode = " (quick run: `--quick`, reduced sizes)" if quick else ""
     text = (
-        f"## {title}{mode}\n\n"
+        f"### {title}{mode}\n\n"
         f"`{command}` -- {PACKAGE_STATE}; {machine()}; BLAS threads: {blas_threads()}; "
         f"load average {load_start} at start, {load_average()} at end.\n\n{table}\n"
     )

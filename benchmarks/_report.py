@@ -12,6 +12,8 @@ import sklearn
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The one page every benchmark writes its section into (MyST Markdown, built by Sphinx).
+BENCHMARKS_PAGE = REPO / "docs" / "benchmarks.md"
 
 
 def machine():
@@ -29,10 +31,18 @@ def machine():
             f"{blas}")
 
 
-def write_section(path, name, text):
-    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+def write_section(path, name, text, *, target=True):
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->``.
+
+    A section that is not in the file yet is appended at its end. With ``target`` the
+    block starts with the MyST target ``(bench-name)=``, so the documentation links to
+    the section's heading with ``:ref:`bench-name```; ``text`` must then start with a
+    heading one level below the part of the page it belongs to (``###`` on
+    ``BENCHMARKS_PAGE``). ``target=False`` is for files Sphinx does not read (README).
+    """
     path = Path(path)
-    block = f"<!-- {name}:start -->\n{text.rstrip()}\n<!-- {name}:end -->"
+    label = f"(bench-{name})=\n" if target else ""
+    block = f"<!-- {name}:start -->\n{label}{text.rstrip()}\n<!-- {name}:end -->"
     content = path.read_text() if path.exists() else ""
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
     if pattern.search(content):

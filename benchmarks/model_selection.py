@@ -19,7 +19,7 @@ by routed Recall@1 on the held-out questions; the table shows the mean over spli
   tunes now;
 - ours at its defaults with ``prior="shared"``, and at its defaults.
 
-Writes the table to ``docs/retrieval.md``.
+Writes the table to ``docs/benchmarks.md``.
 
     python benchmarks/model_selection.py [--data-root ../shared/data]
 """
@@ -37,7 +37,7 @@ from sklearn_smoothbasis.compare import search_spaces, split_dataset, tune
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 1}
 LARGE_GRID = {
@@ -111,7 +111,7 @@ def main():
             cells.append(f"{mean[i]:.3f}{margin}")
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     text = (
-        "## What cross-validation picks: grid size and prior\n\n"
+        "### What cross-validation picks: grid size and prior\n\n"
         "Mean routed Recall@1 on the held-out questions over random splits (3 training "
         "questions per cluster), each row tuned by the `smoothbasis compare` protocol on "
         "the training questions only; in brackets the margin over the best tuned "
@@ -123,7 +123,7 @@ def main():
         + "\n".join(lines) + "\n"
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", "model-selection", text)
+    write_section(BENCHMARKS_PAGE, "model-selection", text)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ On unifyweaver_smoothing it also fits every setting of a wide grid of the smooth
 basis (the prior toward the identity or toward zero at three strengths x shrinkage x
 temperature x cosine_weight x n_basis, 864 settings) and reports the best, chosen on
 the queries: the ceiling of the model there, to set against the issue's bar (2
-points above the best baseline). Writes the table to ``docs/retrieval.md``.
+points above the best baseline). Writes the table to ``docs/benchmarks.md``.
 
     python benchmarks/one_question.py [--data-root ../shared/data]
 """
@@ -47,7 +47,7 @@ from sklearn_smoothbasis.compare import search_spaces, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 3, "unifyweaver_smoothing": 1}
 COLUMNS = ["nearest training question", "zero-shot cosine", "best baseline candidate",
@@ -148,7 +148,7 @@ def main():
         print(rows[-1], flush=True)
     header = "| data set | splits | " + " | ".join(COLUMNS) + " |"
     text = (
-        "## One training question per cluster\n\n"
+        "### One training question per cluster\n\n"
         "Mean routed Recall@1 on the held-out questions with one training question per "
         "cluster (random splits of faq_demo, unifyweaver_qa and clinc150, 2000 held-out "
         "questions for clinc150; unifyweaver_smoothing: its own 18 questions and 54 "
@@ -161,7 +161,7 @@ def main():
         + (f"\nCeiling: {ceiling_line}\n" if ceiling_line else "")
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", "one-question", text)
+    write_section(BENCHMARKS_PAGE, "one-question", text)
 
 
 if __name__ == "__main__":

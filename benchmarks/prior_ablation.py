@@ -14,7 +14,7 @@ Recall@1 on the held-out questions of
 
 The second column is the model without its per-cluster part; the difference between
 the two is what the smoothing basis adds to its own prior. Writes the table to
-``docs/retrieval.md``.
+``docs/benchmarks.md``.
 
     python benchmarks/prior_ablation.py [--data-root ../shared/data]
 """
@@ -39,7 +39,7 @@ from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 1}
 TEMPERATURES = [0.02, 0.05, 0.1]
@@ -102,7 +102,7 @@ def main():
 
     gains = "; ".join(f"{name} {gain(name):+.1f}" for name in names)
     text = (
-        "## The contrastive prior: its constants, and the per-cluster maps on top of it\n\n"
+        "### The contrastive prior: its constants, and the per-cluster maps on top of it\n\n"
         "Mean routed Recall@1 on the held-out questions over random splits (3 training "
         f"questions per cluster; {', '.join(f'{n} {k}' for n, k in SPLITS.items() if n in names)}"
         " splits, clinc150 with 2000 held-out questions) of "
@@ -115,7 +115,7 @@ def main():
         + "\n".join(lines) + "\n"
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", "prior-ablation", text)
+    write_section(BENCHMARKS_PAGE, "prior-ablation", text)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ scored by routed Recall@1 on the held-out questions: 5 splits of the bundled dem
 unifyweaver_qa, 3 splits of clinc150 (2000 held-out questions each). The margin of a
 setting on a data set is its mean Recall@1 minus that of the best baseline candidate
 there. unifyweaver_smoothing (one question per cluster, so no split) is shown for
-information and was not used to choose. Writes the table to ``docs/retrieval.md``.
+information and was not used to choose. Writes the table to ``docs/benchmarks.md``.
 
 ``--train-per-cluster 1`` runs the same table as a check of the defaults in the regime
 of unifyweaver_smoothing, one training question per cluster, built from the other data
@@ -32,7 +32,7 @@ from sklearn_smoothbasis.compare import search_spaces, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 3, "unifyweaver_smoothing": 1}
 CHOOSE_ON = ["faq_demo", "unifyweaver_qa", "clinc150"]
@@ -124,7 +124,7 @@ def main():
         title = f"The defaults checked with {n_train} training question(s) per cluster"
         section = f"defaults-{n_train}-per-cluster"
     text = (
-        f"## {title}\n\n"
+        f"### {title}\n\n"
         f"Fixed settings (no tuning), mean routed Recall@1 over random splits with {n_train} "
         "training question(s) per cluster (5 splits of faq_demo and unifyweaver_qa, 3 of "
         "clinc150 with 2000 held-out questions); margin = Recall@1 minus the best baseline "
@@ -139,7 +139,7 @@ def main():
         f"Best baseline candidate per set: {baseline_line}.\n\n" + "\n".join(lines) + "\n"
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", section, text)
+    write_section(BENCHMARKS_PAGE, section, text)
 
 
 if __name__ == "__main__":

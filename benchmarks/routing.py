@@ -11,7 +11,7 @@ the held-out questions, routed (cluster not given):
 
 each with ``routing_shrinkage=1.0`` (plain cosine) and ``"auto"`` (whitened by the
 Ledoit-Wolf-shrunk within-cluster covariance), and the mean shrinkage ``"auto"`` chose.
-Writes the table to ``docs/retrieval.md``.
+Writes the table to ``docs/benchmarks.md``.
 
     python benchmarks/routing.py [--data-root ../shared/data]
 """
@@ -28,7 +28,7 @@ from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 SPLITS = {"faq_demo": 5, "unifyweaver_qa": 5, "clinc150": 3}
 ROUTINGS = [1.0, "auto"]
@@ -73,7 +73,7 @@ def main():
     header = ("| data set | splits | nearest centroid, plain | whitened | change (points) "
               "| smoothing basis, plain | whitened | change (points) | Ledoit-Wolf shrinkage |")
     text = (
-        "## Whitened routing\n\n"
+        "### Whitened routing\n\n"
         "Mean over random splits (3 training questions per cluster) of routed results on "
         "the held-out questions: nearest-centroid accuracy (the Recall@1 of the hard "
         "multi-head router) and the Recall@1 of `SmoothingBasisRegressor()` at its "
@@ -83,7 +83,7 @@ def main():
         + header + "\n|" + "---|" * 9 + "\n" + "\n".join(rows) + "\n"
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", "routing", text)
+    write_section(BENCHMARKS_PAGE, "routing", text)
 
 
 if __name__ == "__main__":

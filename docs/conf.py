@@ -31,7 +31,11 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_parser",
 ]
+# Markdown pages (benchmarks.md, written by the scripts in ../benchmarks) are read by
+# MyST; reStructuredText stays the format of the hand-written pages.
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 # No intersphinx: the documentation is built without network access, so links to
 # scikit-learn, NumPy and SciPy are written as plain text or left unresolved.
 
