@@ -18,7 +18,7 @@ all-MiniLM-L6-v2 (the ``embed`` extra): the embeddings are cached outside the re
 (``--lda-cache``) so later runs need no encoder.
 
 Each data set's per-split results go to ``--results-dir`` (outside the repo), so data
-sets can run in separate processes; the table is written to ``docs/retrieval.md`` from
+sets can run in separate processes; the table is written to ``docs/benchmarks.md`` from
 every data set found there.
 
     python benchmarks/prior_choice.py [--datasets faq_demo,unifyweaver_qa,clinc150,unifyweaver_lda]
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from _bench_utils import PACKAGE_STATE, command_line
-from _report import REPO, SHARED_DATA, machine, write_section
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 
@@ -155,7 +155,7 @@ def main():
     if args.lda_cache.exists() and "source" in np.load(args.lda_cache).files:
         lda_source = str(np.load(args.lda_cache)["source"])
     text = (
-        "## The prior chosen by the data\n\n"
+        "### The prior chosen by the data\n\n"
         "Routed Recall@1 / MRR of the held-out questions among all answers, mean over "
         "random splits with 3 training questions per cluster (clinc150: 2000 held-out "
         f"questions; unifyweaver_lda: {lda_source}; only questions whose text is not "
@@ -168,7 +168,7 @@ def main():
         + lines + "\n"
     )
     print(text)
-    write_section(REPO / "docs" / "retrieval.md", "prior-choice", text)
+    write_section(BENCHMARKS_PAGE, "prior-choice", text)
 
 
 if __name__ == "__main__":
