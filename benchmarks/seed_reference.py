@@ -5,7 +5,7 @@ transcription of the pseudo-code in ``SMOOTHING_BASIS_PROJECTION.md`` (v0.2,
 section "Algorithm: Alternating Optimization").  It is **not** part of the
 ``sklearn_smoothbasis`` package and must **not** be fixed: the benchmarks
 compare the package against exactly what the proposal would do.  Everything
-the design notes list as wrong with the proposal is kept on purpose:
+known to be wrong with the proposal is kept on purpose:
 
 - Python loops over clusters and over basis matrices (``sum(alpha[i, k] *
   G[k] for k in range(K))``, one ``compute_gradient`` call per cluster);

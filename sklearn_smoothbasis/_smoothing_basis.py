@@ -265,7 +265,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
 
     References
     ----------
-    "Smoothing Basis for Multi-Cluster Projection", UnifyWeaver proposal v0.2 (2025).
+    "Smoothing Basis for Multi-Cluster Projection", version 0.2 (2025-12-15): an
+    unpublished design proposal of the UnifyWeaver project, not a peer-reviewed
+    publication. The basis model, its loss and the ``"gd"`` solver come from it.
 
     Examples
     --------

@@ -1,6 +1,6 @@
 """Array-level kernels of the smoothing-basis model: objective, coefficient step, solvers.
 
-Notation (see ``DESIGN_NOTES``): rows are sorted by cluster, ``starts[i]:starts[i+1]``
+Notation (that of ``docs/tutorial.rst``): rows are sorted by cluster, ``starts[i]:starts[i+1]``
 are the rows of cluster ``i``; ``basis`` has shape ``(K, d, p)``, ``coef`` ``(N, K)``;
 cluster ``i`` predicts ``x @ (P + sum_k coef[i, k] * basis[k])`` where ``x @ P`` is the
 precomputed ``base`` (``None`` when there is no prior). The objective is
