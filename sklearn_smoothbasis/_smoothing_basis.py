@@ -102,9 +102,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
-    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None, \
-            default="contrastive"
-        The map :math:`P`. ``"auto"``: the one of ``"identity"`` (when
+    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
+        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of ``"identity"`` (when
         ``n_features == n_targets``), ``"shared"`` and ``"contrastive"`` that best
         retrieves held-out training rows: each is refitted without a tenth of the
         rows whose cluster has other rows (10 folds, at most one row of a small
