@@ -134,9 +134,11 @@ def main():
             settings = ceiling(*split, data.answers)
             n_test = len(split[3])
             bar = means["best baseline candidate"] + 0.02
+            grid_text = "; ".join(f"{k} in {', '.join(map(str, v))}"
+                                  for k, v in CEILING_GRID.items())
             ceiling_line = (
                 f"unifyweaver_smoothing, {len(settings)} settings of the smoothing basis "
-                f"(grid {CEILING_GRID}), chosen on the {n_test} queries: best "
+                f"(grid: {grid_text}), chosen on the {n_test} queries: best "
                 f"{settings.max():.3f} ({round(settings.max() * n_test)} of {n_test}), "
                 f"reached by {np.sum(settings == settings.max())}; the bar, 2 points above "
                 f"the best baseline candidate, is {bar:.3f} "

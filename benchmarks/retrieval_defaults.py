@@ -28,7 +28,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis.compare import search_spaces, split_dataset
+from sklearn_smoothbasis.compare import METHOD_NAMES, search_spaces, split_dataset
+from sklearn_smoothbasis.compare._report import _format_params
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
@@ -69,10 +70,13 @@ def main():
         splits = [split_dataset(data, n_train=n_train, max_test=max_test, random_state=seed)
                   for seed in range(SPLITS[name])]
         spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
-        baselines = [(clone(est).set_params(**params), f"{method} {params}")
+        # (estimator, label that breaks ties of the max below, label printed)
+        baselines = [(clone(est).set_params(**params), f"{method} {params}",
+                      METHOD_NAMES[method] + (f", {_format_params(params)}" if params else ""))
                      for method, (est, grid) in spaces.items() if method != "smoothing_basis"
                      for params in (ParameterGrid(grid) if grid else [{}])]
-        scores = [(mean_recall(est, splits, data.answers), label) for est, label in baselines]
+        scores = [(mean_recall(est, splits, data.answers), key, label)
+                  for est, key, label in baselines]
         best_baseline[name] = max(scores)
         for setting in settings:
             estimator = SmoothingBasisRegressor(max_iter=20, random_state=0, **setting)
@@ -116,7 +120,7 @@ def main():
         if setting == default:
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    baseline_line = "; ".join(f"{n} {best_baseline[n][0]:.3f} ({best_baseline[n][1]})"
+    baseline_line = "; ".join(f"{n} {best_baseline[n][0]:.3f} ({best_baseline[n][2]})"
                               for n in names)
     if n_train == 3:
         title, section = "How the defaults were chosen", "defaults"
@@ -133,7 +137,7 @@ def main():
         "smallest margin, where settings within half a point of it are tied and the "
         "current default stays if it is one of them (`prior=\"identity\"` is not swept: "
         "it needs as many features as targets, so it cannot be a default). Tied here: "
-        f"{'; '.join(map(str, tied))}; {verdict}. Produced by "
+        f"{'; '.join(map(_format_params, tied))}; {verdict}. Produced by "
         f"`python benchmarks/retrieval_defaults.py --train-per-cluster {n_train}` on "
         f"{machine()}.\n\n"
         f"Best baseline candidate per set: {baseline_line}.\n\n" + "\n".join(lines) + "\n"
