@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from _report import BENCHMARKS_PAGE, REPO, machine, write_section
 
 DEFAULT_OUTPUT = BENCHMARKS_PAGE
@@ -108,25 +109,30 @@ def report(output, name, title, table, *, quick, command, load_start, notes=""):
 
 
 def command_line():
-    args = [os.path.relpath(a, REPO) if a.startswith(str(REPO)) else a for a in sys.argv[1:]]
+    args = [
+        os.path.relpath(a, REPO) if a.startswith(str(REPO)) else a for a in sys.argv[1:]
+    ]
     return "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *args])
 
 
 def planted_rows(n_clusters, rows_per_cluster, n_features, n_basis, *, dtype=np.float32,
                  noise=0.1, random_state=0, chunk_rows=2048):
-    """Planted clusters built directly in ``dtype``, never forming the N per-cluster maps.
+    """Planted clusters built in ``dtype``, never forming the N per-cluster maps.
 
     The same model as ``make_multicluster_regression`` (orthogonal basis matrices,
     standard normal coefficients and inputs, Gaussian noise, ``p = d``), but Y is
     computed chunk by chunk as ``sum_k C[g, k] (X G_k)``: memory is the data plus one
-    ``chunk_rows x K d`` block, so N = 10,000 clusters at d = 384 fit in a few hundred MB.
+    ``chunk_rows x K d`` block, so N = 10,000 clusters at d = 384 fit in a few hundred
+    MB.
 
     Returns X, Y, groups (rows sorted by cluster), basis (K, d, d), coefficients (N, K).
     """
     rng = np.random.default_rng(random_state)
     d, K = n_features, n_basis
     if isinstance(rows_per_cluster, tuple):
-        counts = rng.integers(rows_per_cluster[0], rows_per_cluster[1] + 1, size=n_clusters)
+        counts = rng.integers(
+            rows_per_cluster[0], rows_per_cluster[1] + 1, size=n_clusters
+        )
     else:
         counts = np.full(n_clusters, rows_per_cluster)
     basis = np.stack([np.linalg.qr(rng.standard_normal((d, d)))[0] for _ in range(K)])

@@ -21,14 +21,24 @@ def machine():
     try:
         from threadpoolctl import threadpool_info
 
-        blas = ", ".join(sorted({f"{i['internal_api']} {i['version']}" for i in threadpool_info()
-                                 if i["user_api"] == "blas"}))
+        blas = ", ".join(
+            sorted(
+                {
+                    f"{i['internal_api']} {i['version']}"
+                    for i in threadpool_info()
+                    if i["user_api"] == "blas"
+                }
+            )
+        )
     except ImportError:
         blas = "unknown BLAS"
-    return (f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, "
-            f"{platform.python_implementation()} {platform.python_version()}, numpy "
-            f"{np.__version__}, scipy {scipy.__version__}, scikit-learn {sklearn.__version__}, "
-            f"{blas}")
+    return (
+        f"{datetime.date.today().isoformat()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}, numpy "
+        f"{np.__version__}, scipy {scipy.__version__}, scikit-learn "
+        f"{sklearn.__version__}, "
+        f"{blas}"
+    )
 
 
 def write_section(path, name, text, *, target=True):

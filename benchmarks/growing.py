@@ -150,7 +150,8 @@ def main():
     print(text_table(growth_headers, growth_rows))
     print(text_table(cold_headers, cold_rows))
     table = (
-        "All held-out questions, routed; Recall@1 among all answers, mean over splits.\n\n"
+        "All held-out questions, routed; Recall@1 among all answers, mean over "
+        "splits.\n\n"
         + markdown_table(growth_headers, growth_rows)
         + "\n\nHeld-out questions of the new clusters only, routed among all clusters; "
         "Recall@1 among all answers, mean over splits.\n\n"

@@ -1,10 +1,11 @@
 """What cross-validation picks: our grid's size, and which prior.
 
 For each data set, random splits with 3 training questions per cluster (5 of the bundled
-demo and unifyweaver_qa, 1 of clinc150 with 2000 held-out questions). On each split every
-row below is tuned by the ``smoothbasis compare`` protocol (3-fold cluster-stratified CV
-on the training rows, routed Recall@1; ``sklearn_smoothbasis.compare.tune``) and scored
-by routed Recall@1 on the held-out questions; the table shows the mean over splits.
+demo and unifyweaver_qa, 1 of clinc150 with 2000 held-out questions). On each split
+every row below is tuned by the ``smoothbasis compare`` protocol (3-fold
+cluster-stratified CV on the training rows, routed Recall@1;
+``sklearn_smoothbasis.compare.tune``) and scored by routed Recall@1 on the held-out
+questions; the table shows the mean over splits.
 
 - best tuned baseline: each baseline tuned over its grid, the best of them on the
   held-out questions (as in the retrieval tables);
@@ -32,7 +33,6 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import search_spaces, split_dataset, tune
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
@@ -46,11 +46,15 @@ LARGE_GRID = {
     "routing_temperature": [0.03, 0.1],
     "routing_shrinkage": [1.0, "auto"],
 }
-ROWS = ["best tuned baseline", "ours, 32 candidates", "ours, 8 candidates, shared prior",
-        "ours, 16 candidates, prior chosen by CV",
-        "ours, 8 candidates, contrastive prior (compare now)",
-        "ours, defaults with prior=\"shared\" (no tuning)",
-        "ours, defaults (no tuning)"]
+ROWS = [
+    "best tuned baseline",
+    "ours, 32 candidates",
+    "ours, 8 candidates, shared prior",
+    "ours, 16 candidates, prior chosen by CV",
+    "ours, 8 candidates, contrastive prior (compare now)",
+    'ours, defaults with prior="shared" (no tuning)',
+    "ours, defaults (no tuning)",
+]
 
 
 def held_out_recall(model, X_test, g_test, answers):
@@ -75,7 +79,9 @@ def one_split(data, seed, max_test):
         for est, grid in spaces.values())
     shared_grid = {**compare_grid, "prior": ["shared"]}
     either_grid = {**compare_grid, "prior": ["shared", "contrastive"]}
-    shared = clone(ours).set_params(prior="shared").fit(X_train, Y_train, groups=g_train)
+    shared = (
+        clone(ours).set_params(prior="shared").fit(X_train, Y_train, groups=g_train)
+    )
     defaults = clone(ours).fit(X_train, Y_train, groups=g_train)
     return [
         baseline,
@@ -101,7 +107,9 @@ def main():
             args.data_root / name)
         max_test = 2000 if name == "clinc150" else None
         scores = np.array([one_split(data, seed, max_test) for seed in range(n_splits)])
-        columns[f"{name} ({n_splits} split{'s' if n_splits > 1 else ''})"] = scores.mean(0)
+        columns[f"{name} ({n_splits} split{'s' if n_splits > 1 else ''})"] = (
+            scores.mean(0)
+        )
         print(name, np.round(scores, 3).tolist(), flush=True)
     lines = ["| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for i, row in enumerate(ROWS):
@@ -113,14 +121,16 @@ def main():
     text = (
         "### What cross-validation picks: grid size and prior\n\n"
         "Mean routed Recall@1 on the held-out questions over random splits (3 training "
-        "questions per cluster), each row tuned by the `smoothbasis compare` protocol on "
+        "questions per cluster), each row tuned by the `smoothbasis compare` protocol "
+        "on "
         "the training questions only; in brackets the margin over the best tuned "
         "baseline, in points. 32 candidates: prior shared or identity x shrinkage "
         "{0.1, 0.3, 1, 3} x temperature {0.03, 0.1} x routing_shrinkage {1, auto}; "
         "8 candidates: shrinkage x temperature with the prior fixed; 16: the same with "
         "the prior shared or contrastive. Produced by "
         f"`python benchmarks/model_selection.py` on {machine()}.\n\n"
-        + "\n".join(lines) + "\n"
+        + "\n".join(lines)
+        + "\n"
     )
     print(text)
     write_section(BENCHMARKS_PAGE, "model-selection", text)

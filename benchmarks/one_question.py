@@ -85,10 +85,14 @@ def recalls(X_train, g_train, X_test, g_test, answers, baselines):
     }
 
 
-CEILING_GRID = {"toward_identity": [True, False], "prior_alpha": [0.3, 1.0, 3.0],
-                "alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0],
-                "routing_temperature": [0.01, 0.03, 0.1, 0.3], "cosine_weight": [0.0, 0.5, 1.0],
-                "n_basis": [2, "auto"]}
+CEILING_GRID = {
+    "toward_identity": [True, False],
+    "prior_alpha": [0.3, 1.0, 3.0],
+    "alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0],
+    "routing_temperature": [0.01, 0.03, 0.1, 0.3],
+    "cosine_weight": [0.0, 0.5, 1.0],
+    "n_basis": [2, "auto"],
+}
 
 
 def ceiling(X_train, g_train, X_test, g_test, answers):
@@ -97,12 +101,19 @@ def ceiling(X_train, g_train, X_test, g_test, answers):
     recalls = []
     for setting in ParameterGrid(CEILING_GRID):
         params = dict(setting)
-        toward_identity, alpha = params.pop("toward_identity"), params.pop("prior_alpha")
-        center = np.eye(X_train.shape[1], dtype=X_train.dtype) if toward_identity else None
+        toward_identity, alpha = (
+            params.pop("toward_identity"),
+            params.pop("prior_alpha"),
+        )
+        center = (
+            np.eye(X_train.shape[1], dtype=X_train.dtype) if toward_identity else None
+        )
         prior = linear_map(X_train, Y_train, "ridge", alpha, center=center)
         model = SmoothingBasisRegressor(prior=prior, random_state=0, **params)
         model.fit(X_train, Y_train, groups=g_train)
-        recalls.append(recall_at_k(answers[g_test], model.predict(X_test), candidates=answers))
+        recalls.append(
+            recall_at_k(answers[g_test], model.predict(X_test), candidates=answers)
+        )
     return np.array(recalls)
 
 
@@ -117,18 +128,28 @@ def main():
         data = load_faq_demo() if name == "faq_demo" else load_embedded_clusters(
             args.data_root / name)
         max_test = 2000 if name == "clinc150" else None
-        spaces = search_spaces(data.X.shape[1], data.answers.shape[1], cosine_weight=0.5)
-        baselines = [clone(est).set_params(**params)
-                     for method, (est, grid) in spaces.items() if method != "smoothing_basis"
-                     for params in (ParameterGrid(grid) if grid else [{}])]
+        spaces = search_spaces(
+            data.X.shape[1], data.answers.shape[1], cosine_weight=0.5
+        )
+        baselines = [
+            clone(est).set_params(**params)
+            for method, (est, grid) in spaces.items()
+            if method != "smoothing_basis"
+            for params in (ParameterGrid(grid) if grid else [{}])
+        ]
         per_split = [
-            recalls(*split_dataset(data, n_train=1, max_test=max_test, random_state=seed),
-                    data.answers, baselines)
-            for seed in range(SPLITS[name])]
+            recalls(
+                *split_dataset(data, n_train=1, max_test=max_test, random_state=seed),
+                data.answers,
+                baselines,
+            )
+            for seed in range(SPLITS[name])
+        ]
         means = {column: np.mean([s[column] for s in per_split])
                  for column in COLUMNS if column != "best baseline candidate"}
-        means["best baseline candidate"] = np.max(np.mean([s["baselines"] for s in per_split],
-                                                          axis=0))
+        means["best baseline candidate"] = np.max(
+            np.mean([s["baselines"] for s in per_split], axis=0)
+        )
         if name == "unifyweaver_smoothing":
             split = split_dataset(data, n_train=1, max_test=max_test, random_state=0)
             settings = ceiling(*split, data.answers)
@@ -137,13 +158,16 @@ def main():
             grid_text = "; ".join(f"{k} in {', '.join(map(str, v))}"
                                   for k, v in CEILING_GRID.items())
             ceiling_line = (
-                f"unifyweaver_smoothing, {len(settings)} settings of the smoothing basis "
+                f"unifyweaver_smoothing, {len(settings)} settings of the smoothing "
+                "basis "
                 f"(grid: {grid_text}), chosen on the {n_test} queries: best "
                 f"{settings.max():.3f} ({round(settings.max() * n_test)} of {n_test}), "
-                f"reached by {np.sum(settings == settings.max())}; the bar, 2 points above "
+                f"reached by {np.sum(settings == settings.max())}; the bar, 2 points "
+                "above "
                 f"the best baseline candidate, is {bar:.3f} "
                 f"({int(np.ceil(bar * n_test - 1e-9))} of {n_test}), reached by "
-                f"{np.sum(settings >= bar - 1e-12)}.")
+                f"{np.sum(settings >= bar - 1e-12)}."
+            )
             print(ceiling_line, flush=True)
         rows.append("| " + " | ".join([name, str(SPLITS[name])]
                                       + [f"{means[c]:.3f}" for c in COLUMNS]) + " |")
@@ -152,14 +176,18 @@ def main():
     text = (
         "### One training question per cluster\n\n"
         "Mean routed Recall@1 on the held-out questions with one training question per "
-        "cluster (random splits of faq_demo, unifyweaver_qa and clinc150, 2000 held-out "
+        "cluster (random splits of faq_demo, unifyweaver_qa and clinc150, 2000 "
+        "held-out "
         "questions for clinc150; unifyweaver_smoothing: its own 18 questions and 54 "
-        "queries). Best baseline candidate: the best fixed setting of any baseline grid, "
+        "queries). Best baseline candidate: the best fixed setting of any baseline "
+        "grid, "
         "chosen on the held-out questions. The last two columns change the smoothing "
         "basis's prior (the ridge map toward zero, `alpha=1`) or its data (each answer "
         "added to its cluster as a question). Produced by "
         f"`python benchmarks/one_question.py` on {machine()}.\n\n"
-        f"{header}\n|{'---|' * (len(COLUMNS) + 2)}\n" + "\n".join(rows) + "\n"
+        f"{header}\n|{'---|' * (len(COLUMNS) + 2)}\n"
+        + "\n".join(rows)
+        + "\n"
         + (f"\nCeiling: {ceiling_line}\n" if ceiling_line else "")
     )
     print(text)

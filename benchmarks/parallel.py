@@ -28,6 +28,12 @@ import warnings
 
 import numpy as np
 import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from sklearn_smoothbasis import SmoothingBasisRegressor
+from sklearn_smoothbasis._linalg import cluster_starts
+
 from _bench_utils import (
     command_line,
     load_average,
@@ -38,11 +44,6 @@ from _bench_utils import (
     text_table,
     timed,
 )
-from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
-
-from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis._linalg import cluster_starts
 
 N, QUICK_N, D, K = 1000, 300, 384, 8
 TARGET_CHUNKS = 8
@@ -72,7 +73,10 @@ def main():
     def n_chunks(wm):
         starts = cluster_starts(np.bincount(g))
         with sklearn.config_context(working_memory=wm):
-            return len(SmoothingBasisRegressor()._chunk_starts(starts, K, D, X.itemsize)) - 1
+            return (
+                len(SmoothingBasisRegressor()._chunk_starts(starts, K, D, X.itemsize))
+                - 1
+            )
 
     default_wm = sklearn.get_config()["working_memory"]
     configs = [  # label, n_jobs, working memory, BLAS threads
@@ -80,7 +84,12 @@ def main():
         ("n_jobs=1, BLAS 2 threads", 1, default_wm, 2),
         ("n_jobs=1, BLAS 1 thread", 1, small_wm, 1),
         ("n_jobs=1, BLAS 2 threads", 1, small_wm, 2),
-        ("n_jobs=2, BLAS 2 threads (1 per job in the parallel section)", 2, small_wm, 2),
+        (
+            "n_jobs=2, BLAS 2 threads (1 per job in the parallel section)",
+            2,
+            small_wm,
+            2,
+        ),
     ]
 
     def fit(n_jobs, wm, blas):
@@ -98,27 +107,51 @@ def main():
             seconds, est = fit(n_jobs, wm, blas)
             times[i].append(seconds)
             results[i] = est
-            print(f"repeat {rep + 1}: {label}, working_memory {wm:.0f} MiB: {seconds:.2f} s, "
-                  f"{est.n_iter_} iterations", flush=True)
+            print(
+                f"repeat {rep + 1}: {label}, working_memory {wm:.0f} MiB: "
+                f"{seconds:.2f} s, "
+                f"{est.n_iter_} iterations",
+                flush=True,
+            )
     ref = results[0].coefficients_
     base = min(times[4])
-    headers = ["configuration", "working_memory (MiB)", "chunks", "iterations", "fit time (s)",
-               "time / time(n_jobs=2)", "max abs difference of coefficients from the first row"]
+    headers = [
+        "configuration",
+        "working_memory (MiB)",
+        "chunks",
+        "iterations",
+        "fit time (s)",
+        "time / time(n_jobs=2)",
+        "max abs difference of coefficients from the first row",
+    ]
     rows = []
     for i, (label, n_jobs, wm, blas) in enumerate(configs):
         est = results[i]
         diff = float(np.max(np.abs(est.coefficients_ - ref)))
-        rows.append([label, f"{wm:.0f}", n_chunks(wm), est.n_iter_, f"{min(times[i]):.2f}",
-                     f"{min(times[i]) / base:.2f}", f"{diff:.1e}"])
+        rows.append(
+            [
+                label,
+                f"{wm:.0f}",
+                n_chunks(wm),
+                est.n_iter_,
+                f"{min(times[i]):.2f}",
+                f"{min(times[i]) / base:.2f}",
+                f"{diff:.1e}",
+            ]
+        )
     print("\n" + text_table(headers, rows))
     notes = (
         f"`SmoothingBasisRegressor(n_basis={K}, max_iter={max_iter}, random_state=0, "
-        f"n_jobs=...)` on {X.shape[0]} float64 rows ({n_clusters} clusters of 5-10, d = p = {D}); "
+        f"n_jobs=...)` on {X.shape[0]} float64 rows ({n_clusters} clusters of 5-10, d "
+        f"= p = {D}); "
         f"best of {repeats} interleaved repeats. The estimator only parallelises over "
         "chunks of clusters: at the default working_memory this fit is one chunk, so "
-        f"`sklearn.config_context(working_memory={small_wm:.0f})` (MiB) was used to make "
-        "the chunks of the n_jobs=2 run (and of the n_jobs=1 rows with the same value). "
-        "A ratio above 1 in the last-but-one column means n_jobs=2 is faster than that row."
+        f"`sklearn.config_context(working_memory={small_wm:.0f})` (MiB) was used to "
+        "make "
+        "the chunks of the n_jobs=2 run (and of the n_jobs=1 rows with the same "
+        "value). "
+        "A ratio above 1 in the last-but-one column means n_jobs=2 is faster than that "
+        "row."
     )
     report(args.output, "parallel", "n_jobs=2 against n_jobs=1 (headline fit)",
            markdown_table(headers, rows), quick=args.quick, command=command_line(),

@@ -29,8 +29,12 @@ import functools
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_smoothbasis import SmoothingBasisRegressor, _solvers
+
 from _bench_utils import (
-        command_line,
+    command_line,
     load_average,
     markdown_table,
     parser,
@@ -39,9 +43,6 @@ from _bench_utils import (
     text_table,
     timed,
 )
-from sklearn.exceptions import ConvergenceWarning
-
-from sklearn_smoothbasis import SmoothingBasisRegressor, _solvers
 
 D = 384
 COSINE_WEIGHTS = [0.0, 0.5]
@@ -111,10 +112,20 @@ def main():
             ok = n1 == m1 and n2 == m2
             per_iter = (min(t2s) - min(t1s)) / (m2 - m1)
             evals = (c2 - c1) / (m2 - m1)
-            row = [np.dtype(dtype).name, N, X.shape[0], K, lam, f"{min(fl_d) * 1e3:.1f}",
-                   f"{min(fl_g) * 1e3:.1f}", f"{per_iter * 1e3:.1f}", f"{evals:.2f}",
-                   f"{per_iter / floor:.2f}", f"{per_iter / evals / floor:.2f}",
-                   f"{m1}->{m2}" + ("" if ok else f" (stopped at {n1}/{n2})")]
+            row = [
+                np.dtype(dtype).name,
+                N,
+                X.shape[0],
+                K,
+                lam,
+                f"{min(fl_d) * 1e3:.1f}",
+                f"{min(fl_g) * 1e3:.1f}",
+                f"{per_iter * 1e3:.1f}",
+                f"{evals:.2f}",
+                f"{per_iter / floor:.2f}",
+                f"{per_iter / evals / floor:.2f}",
+                f"{m1}->{m2}" + ("" if ok else f" (stopped at {n1}/{n2})"),
+            ]
             rows.append(row)
             print(text_table(HEADERS, [row]).splitlines()[-1], flush=True)
     print("\n" + text_table(HEADERS, rows))
@@ -126,9 +137,16 @@ def main():
         "evaluations = calls of `BasisObjective.__call__` per iteration (line-search "
         "trials included). Goal: iteration / floor <= 1.5."
     )
-    report(args.output, "per-iteration", "One solver iteration against the matmul floor",
-           markdown_table(HEADERS, rows), quick=args.quick, command=command_line(),
-           load_start=load_start, notes=notes)
+    report(
+        args.output,
+        "per-iteration",
+        "One solver iteration against the matmul floor",
+        markdown_table(HEADERS, rows),
+        quick=args.quick,
+        command=command_line(),
+        load_start=load_start,
+        notes=notes,
+    )
 
 
 HEADERS = ["dtype", "N", "n rows", "K", "cosine_weight", "X @ B (ms)", "X.T @ W (ms)",

@@ -20,6 +20,10 @@ quality is irrelevant to prediction cost) and ``IndependentProjectionRegressor()
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_smoothbasis import IndependentProjectionRegressor, SmoothingBasisRegressor
+
 from _bench_utils import (
     command_line,
     load_average,
@@ -30,9 +34,6 @@ from _bench_utils import (
     text_table,
     timed,
 )
-from sklearn.exceptions import ConvergenceWarning
-
-from sklearn_smoothbasis import IndependentProjectionRegressor, SmoothingBasisRegressor
 
 N, D, K, ROWS = 1000, 384, 16, 3
 TEMPERATURE = 0.1
@@ -45,11 +46,15 @@ def main():
     n_queries = 200 if args.quick else 2000
     repeats = 3
     X, Y, g, _, _ = planted_rows(N, ROWS, D, K, dtype=np.float32, random_state=0)
-    queries = np.random.default_rng(1).standard_normal((n_queries, D)).astype(np.float32)
+    queries = (
+        np.random.default_rng(1).standard_normal((n_queries, D)).astype(np.float32)
+    )
     routing = {"routing_temperature": TEMPERATURE, "routing_shrinkage": "auto"}
     t_fit_ours, ours = timed(SmoothingBasisRegressor(
         n_basis=K, max_iter=2, random_state=0, **routing).fit, X, Y, groups=g)
-    t_fit_indep, indep = timed(IndependentProjectionRegressor(**routing).fit, X, Y, groups=g)
+    t_fit_indep, indep = timed(
+        IndependentProjectionRegressor(**routing).fit, X, Y, groups=g
+    )
     print(f"fitted: ours {t_fit_ours:.2f} s, independent {t_fit_indep:.2f} s "
           f"({indep.maps_.nbytes / 2**20:.0f} MiB of maps)")
     ours.predict(queries[:10])  # warm-up
@@ -60,24 +65,38 @@ def main():
         t_ours.append(t)
         t, pred_indep = timed(indep.predict, queries)
         t_indep.append(t)
-        print(f"repeat {rep + 1}: ours {t_ours[-1]:.3f} s, independent {t_indep[-1]:.3f} s")
+        print(
+            f"repeat {rep + 1}: ours {t_ours[-1]:.3f} s, independent {t_indep[-1]:.3f} "
+            "s"
+        )
     assert pred_ours.dtype == pred_indep.dtype == np.float32
     assert np.isfinite(pred_ours).all() and np.isfinite(pred_indep).all()
     rate_ours, rate_indep = n_queries / min(t_ours), n_queries / min(t_indep)
-    headers = ["N clusters", "d = p", "K", "query rows", "SmoothingBasisRegressor (rows/s)",
-               "IndependentProjectionRegressor (rows/s)", "speed-up", "goal N/K",
-               "multiply-adds ratio (Ndp + Nd + d^2) / (Kdp + Nd + d^2)"]
+    headers = [
+        "N clusters",
+        "d = p",
+        "K",
+        "query rows",
+        "SmoothingBasisRegressor (rows/s)",
+        "IndependentProjectionRegressor (rows/s)",
+        "speed-up",
+        "goal N/K",
+        "multiply-adds ratio (Ndp + Nd + d^2) / (Kdp + Nd + d^2)",
+    ]
     routing_flops = N * D + (D * D if ours.routing_transform_ is not None else 0)
     flops = (N * D * D + routing_flops) / (K * D * D + routing_flops)
     rows = [[N, D, K, n_queries, f"{rate_ours:,.0f}", f"{rate_indep:,.0f}",
              f"{rate_ours / rate_indep:.1f}x", f"{N / K:.1f}x", f"{flops:.1f}x"]]
     print("\n" + text_table(headers, rows))
     notes = (
-        "`predict(X)` without groups, soft routing, temperature 0.1 and whitened routing "
+        "`predict(X)` without groups, soft routing, temperature 0.1 and whitened "
+        "routing "
         f"(Ledoit-Wolf shrinkage {ours.routing_shrinkage_:.2f}) for both; float32; "
-        f"best of {repeats} interleaved repeats. Models fitted on {N} clusters x {ROWS} "
+        f"best of {repeats} interleaved repeats. Models fitted on {N} clusters x "
+        f"{ROWS} "
         "planted rows (`SmoothingBasisRegressor(n_basis=16, max_iter=2)`, "
-        "`IndependentProjectionRegressor()`). The last column is not measured: it is the "
+        "`IndependentProjectionRegressor()`). The last column is not measured: it is "
+        "the "
         "ratio of the multiply-adds per query row (maps and routing similarities), the "
         "speed-up to expect when both run at the same rate."
     )

@@ -28,13 +28,13 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
+from sklearn_smoothbasis._linalg import sort_by_cluster
 from sklearn_smoothbasis._prior import (
     CONTRASTIVE_PENALTY,
     CONTRASTIVE_TEMPERATURE,
     contrastive_map,
     ridge_prior,
 )
-from sklearn_smoothbasis._linalg import sort_by_cluster
 from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
@@ -47,7 +47,8 @@ PENALTIES = [1e-4, 1e-3, 1e-2]
 
 
 def contrastive_prior(X, Y, groups, temperature, penalty):
-    """The prior ``SmoothingBasisRegressor()`` fits, with the contrastive constants given."""
+    """The prior ``SmoothingBasisRegressor()`` fits, with the contrastive constants "
+    "given."""
     order, starts = sort_by_cluster(np.unique(groups, return_inverse=True)[1])
     X, Y = X[order], Y[order]
     ridge, _ = ridge_prior(X, Y, starts)
@@ -79,7 +80,9 @@ def main():
                 if setting == default:  # the replica is the estimator's own prior
                     reference = SmoothingBasisRegressor(random_state=0)
                     reference.fit(X_train, Y_train, groups=g_train)
-                    np.testing.assert_allclose(prior, reference.prior_, rtol=1e-5, atol=1e-6)
+                    np.testing.assert_allclose(
+                        prior, reference.prior_, rtol=1e-5, atol=1e-6
+                    )
                 for kind, Y_pred in [("estimator", model.predict(X_test)),
                                      ("map alone", X_test @ prior)]:
                     recall = recall_at_k(answers[g_test], Y_pred, candidates=answers)
@@ -102,17 +105,25 @@ def main():
 
     gains = "; ".join(f"{name} {gain(name):+.1f}" for name in names)
     text = (
-        "### The contrastive prior: its constants, and the per-cluster maps on top of it\n\n"
+        "### The contrastive prior: its constants, and the per-cluster maps on top of "
+        "it\n\n"
         "Mean routed Recall@1 on the held-out questions over random splits (3 training "
-        f"questions per cluster; {', '.join(f'{n} {k}' for n, k in SPLITS.items() if n in names)}"
+        "questions per cluster; "
+        f"{', '.join(f'{n} {k}' for n, k in SPLITS.items() if n in names)}"
         " splits, clinc150 with 2000 held-out questions) of "
-        "`SmoothingBasisRegressor(prior=P)` (every other parameter at its default) and of "
-        "the prior map alone (`X @ P`: no clusters, no routing), with P the contrastive "
-        "prior refitted at each temperature and penalty. The defaults (module constants, "
-        "not estimator parameters) are in bold; that row is `SmoothingBasisRegressor()`. "
+        "`SmoothingBasisRegressor(prior=P)` (every other parameter at its default) and "
+        "of "
+        "the prior map alone (`X @ P`: no clusters, no routing), with P the "
+        "contrastive "
+        "prior refitted at each temperature and penalty. The defaults (module "
+        "constants, "
+        "not estimator parameters) are in bold; that row is "
+        "`SmoothingBasisRegressor()`. "
         "What the per-cluster maps add to the prior at the defaults, in points: "
-        f"{gains}. Produced by `python benchmarks/prior_ablation.py` on {machine()}.\n\n"
-        + "\n".join(lines) + "\n"
+        f"{gains}. Produced by `python benchmarks/prior_ablation.py` on "
+        f"{machine()}.\n\n"
+        + "\n".join(lines)
+        + "\n"
     )
     print(text)
     write_section(BENCHMARKS_PAGE, "prior-ablation", text)

@@ -21,7 +21,8 @@ Each data set's per-split results go to ``--results-dir`` (outside the repo), so
 sets can run in separate processes; the table is written to ``docs/benchmarks.md`` from
 every data set found there.
 
-    python benchmarks/prior_choice.py [--datasets faq_demo,unifyweaver_qa,clinc150,unifyweaver_lda]
+    python benchmarks/prior_choice.py [--datasets
+    faq_demo,unifyweaver_qa,clinc150,unifyweaver_lda]
 """
 
 import argparse
@@ -30,8 +31,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _bench_utils import PACKAGE_STATE, command_line
-from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch
 
@@ -39,6 +38,9 @@ from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import retrieval_split, split_dataset
 from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import mean_reciprocal_rank, recall_at_k
+
+from _bench_utils import PACKAGE_STATE, command_line
+from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 DATASETS = ["faq_demo", "unifyweaver_qa", "clinc150", "unifyweaver_lda"]
 PRIORS = ["identity", "shared", "contrastive", "auto"]
@@ -60,7 +62,9 @@ def load(name, data_root, lda_cache):
         np.savez(lda_cache, X=data.X, groups=data.groups, answers=data.answers,
                  questions=np.asarray(data.questions))
     cached = np.load(lda_cache)
-    return Bunch(**{key: cached[key] for key in ("X", "groups", "answers", "questions")})
+    return Bunch(
+        **{key: cached[key] for key in ("X", "groups", "answers", "questions")}
+    )
 
 
 def split(name, data, seed):
@@ -78,11 +82,19 @@ def run(name, data, n_splits):
     for seed in range(n_splits):
         X_train, g_train, X_test, g_test = split(name, data, seed)
         truth = answers[g_test]
-        row = {"n_clusters": len(answers), "n_train": len(X_train), "n_test": len(X_test),
-               "zero-shot": [recall_at_k(truth, X_test, candidates=answers),
-                             mean_reciprocal_rank(truth, X_test, candidates=answers)]}
+        row = {
+            "n_clusters": len(answers),
+            "n_train": len(X_train),
+            "n_test": len(X_test),
+            "zero-shot": [
+                recall_at_k(truth, X_test, candidates=answers),
+                mean_reciprocal_rank(truth, X_test, candidates=answers),
+            ],
+        }
         for prior in PRIORS:
-            model = SmoothingBasisRegressor(prior=prior, max_iter=MAX_ITER, random_state=0)
+            model = SmoothingBasisRegressor(
+                prior=prior, max_iter=MAX_ITER, random_state=0
+            )
             model.fit(X_train, answers[g_train], groups=g_train)
             predicted = model.predict(X_test)
             row[prior] = [recall_at_k(truth, predicted, candidates=answers),
@@ -116,18 +128,24 @@ def table(results):
         auto = np.array([s["auto"][0] for s in splits])
         zero = np.array([s["zero-shot"][0] for s in splits])
         best = max(np.mean([s[p][0] for s in splits]) for p in PRIORS[:3])
-        noise.append(f"{100 * (auto - zero).mean():+.1f} ± {100 * (auto - zero).std(ddof=1):.1f}")
+        noise.append(
+            f"{100 * (auto - zero).mean():+.1f} ± {100 * (auto - zero).std(ddof=1):.1f}"
+        )
         margin.append(f"{100 * (auto.mean() - best):+.1f}")
     lines.append('| "auto" chose (splits) | ' + " | ".join(choices) + " |")
     lines.append('| "auto" minus zero-shot, points (mean ± sd over splits) | '
                  + " | ".join(noise) + " |")
-    lines.append('| "auto" minus the best fixed prior, points | ' + " | ".join(margin) + " |")
+    lines.append(
+        '| "auto" minus the best fixed prior, points | ' + " | ".join(margin) + " |"
+    )
     sizes = "; ".join(
         f"{n}: {results[n]['splits'][0]['n_clusters']} clusters, "
         f"{results[n]['splits'][0]['n_train']} training / "
-        f"{np.mean([s['n_test'] for s in results[n]['splits']]):.0f} held-out questions, "
+        f"{np.mean([s['n_test'] for s in results[n]['splits']]):.0f} held-out "
+        "questions, "
         f"{len(results[n]['splits'])} splits ({results[n]['package']})"
-        for n in names)
+        for n in names
+    )
     return "\n".join(lines), sizes
 
 
@@ -159,13 +177,16 @@ def main():
         "Routed Recall@1 / MRR of the held-out questions among all answers, mean over "
         "random splits with 3 training questions per cluster (clinc150: 2000 held-out "
         f"questions; unifyweaver_lda: {lda_source}; only questions whose text is not "
-        "a training question held out), of `SmoothingBasisRegressor(prior=P, max_iter=20, "
+        "a training question held out), of `SmoothingBasisRegressor(prior=P, "
+        "max_iter=20, "
         "random_state=0)`, every other parameter at its default. "
         f"{sizes}. The split-to-split noise is the standard deviation over the splits "
-        "of the difference from zero-shot. Produced by `python benchmarks/prior_choice.py` "
+        "of the difference from zero-shot. Produced by `python "
+        "benchmarks/prior_choice.py` "
         "(each data set in its own process, `--datasets NAME`, the table written from "
         f"all their results; this run: `{command_line()}`) on {machine()}.\n\n"
-        + lines + "\n"
+        + lines
+        + "\n"
     )
     print(text)
     write_section(BENCHMARKS_PAGE, "prior-choice", text)

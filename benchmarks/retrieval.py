@@ -9,11 +9,12 @@ second table that trains on all its questions and tests on those queries: questi
 written apart from the training pool, not paraphrases drawn from it. Every
 method is tuned alike on the training rows (see ``sklearn_smoothbasis.compare``), all
 seeds fixed. Under each table, a ceiling that is not a result: every candidate of every
-grid refitted and scored on the held-out questions themselves, the best per method and the
-fraction of questions at least one candidate retrieves. Writes its section of
+grid refitted and scored on the held-out questions themselves, the best per method and
+the fraction of questions at least one candidate retrieves. Writes its section of
 ``docs/benchmarks.md``.
 
-    python benchmarks/retrieval.py [--data-root ../shared/data] [--datasets clinc150 ...]
+    python benchmarks/retrieval.py [--data-root ../shared/data] [--datasets clinc150
+    ...]
 """
 
 import argparse
@@ -43,13 +44,16 @@ MAX_TEST = 5000
 
 def available_datasets(data_root):
     """The bundled demo, then every dataset folder under ``data_root``, by name."""
-    folders = sorted(p.name for p in data_root.glob("*") if (p / "embeddings.npz").is_file())
+    folders = sorted(
+        p.name for p in data_root.glob("*") if (p / "embeddings.npz").is_file()
+    )
     return ["faq_demo"] + folders
 
 
 def protocols(name, data):
-    """``(title, n_train)`` of each table of a dataset: 3 training questions per cluster,
-    and all of them with the dataset's own queries held out where it has both."""
+    """``(title, n_train)`` of each table of a dataset: 3 training questions per
+    cluster, and all of them with the dataset's own queries held out where it has
+    both."""
     largest = np.bincount(data.groups).max()
     yield name, 3
     if largest > 3 and getattr(data, "X_query", None) is not None:
@@ -57,8 +61,9 @@ def protocols(name, data):
 
 
 def run(title, data, n_train, seed=0):
-    X_train, g_train, X_test, g_test = split_dataset(data, n_train=n_train, max_test=MAX_TEST,
-                                                     random_state=seed)
+    X_train, g_train, X_test, g_test = split_dataset(
+        data, n_train=n_train, max_test=MAX_TEST, random_state=seed
+    )
     spaces = search_spaces(X_train.shape[1], data.answers.shape[1], cosine_weight=0.5,
                            random_state=seed)
     with warnings.catch_warnings():
@@ -73,7 +78,7 @@ def run(title, data, n_train, seed=0):
 
 
 def _ceiling(spaces, X_train, g_train, X_test, g_test, answers):
-    """What no tuning can beat: every candidate of every grid scored on the held-out rows.
+    """What no tuning can beat: every candidate of every grid scored on held-out rows.
 
     Returns the best Recall@1 of each method's candidates (chosen on the held-out
     questions, so an upper bound of what its tuning could pick) and the fraction of
@@ -109,12 +114,18 @@ def main():
             rows, header, (best, union) = run(title, data, n_train)
             best_baseline = max(r["recall_at_1"] for r in rows
                                 if r["method"] != "smoothing_basis")
-            ours = next(r["recall_at_1"] for r in rows if r["method"] == "smoothing_basis")
-            verdict = (f"smoothing basis {ours:.3f} vs best baseline {best_baseline:.3f}: "
-                       f"{100 * (ours - best_baseline):+.1f} points of Recall@1")
+            ours = next(
+                r["recall_at_1"] for r in rows if r["method"] == "smoothing_basis"
+            )
+            verdict = (
+                f"smoothing basis {ours:.3f} vs best baseline {best_baseline:.3f}: "
+                f"{100 * (ours - best_baseline):+.1f} points of Recall@1"
+            )
             ceiling = (
-                "Ceiling, chosen on the held-out questions (not a result): best candidate "
-                "of each grid " + ", ".join(f"{METHOD_NAMES[m]} {r:.3f}" for m, r in best.items())
+                "Ceiling, chosen on the held-out questions (not a result): best "
+                "candidate "
+                "of each grid "
+                + ", ".join(f"{METHOD_NAMES[m]} {r:.3f}" for m, r in best.items())
                 + f"; retrieved by at least one candidate of any method: {union:.3f}."
             )
             print(header + format_table(rows) + "\n" + verdict + "\n" + ceiling + "\n",
@@ -123,19 +134,31 @@ def main():
             sections.append(header + "\n" + format_table(rows, markdown=True) + "\n\n"
                             + verdict + "\n\n" + ceiling + "\n")
     text = (
-        "Held-out questions, routed (the query's cluster is not given); Recall@1 and MRR "
-        "among all answers. Every method tuned by the same 3-fold cluster-stratified CV "
-        "on the training questions only. Produced by `python benchmarks/retrieval.py` on "
+        "Held-out questions, routed (the query's cluster is not given); Recall@1 and "
+        "MRR "
+        "among all answers. Every method tuned by the same 3-fold cluster-stratified "
+        "CV "
+        "on the training questions only. Produced by `python benchmarks/retrieval.py` "
+        "on "
         f"{machine()}.\n\n" + "\n".join(sections)
     )
     write_section(BENCHMARKS_PAGE, "retrieval",
                   "### Held-out questions, every method tuned\n\n" + text)
     # The README gets one line, not the tables.
-    write_section(REPO / "README.md", "retrieval-summary", (
-        "Routed Recall@1 on held-out questions, every method tuned alike on the training "
-        "questions: smoothing basis against the best baseline, " + "; ".join(summary)
-        + f" (`python benchmarks/retrieval.py`, {datetime.date.today().isoformat()}; "
-        "tables in `docs/benchmarks.md`)."), target=False)
+    write_section(
+        REPO / "README.md",
+        "retrieval-summary",
+        (
+            "Routed Recall@1 on held-out questions, every method tuned alike on the "
+            "training "
+            "questions: smoothing basis against the best baseline, "
+            + "; ".join(summary)
+            + " (`python benchmarks/retrieval.py`, "
+              f"{datetime.date.today().isoformat()}; "
+            "tables in `docs/benchmarks.md`)."
+        ),
+        target=False,
+    )
 
 
 if __name__ == "__main__":

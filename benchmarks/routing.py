@@ -66,21 +66,35 @@ def main():
         cells = [name, str(n_splits)]
         for method in ["nearest centroid", "smoothing basis"]:
             plain, whitened = (np.mean(scores[method, r]) for r in ROUTINGS)
-            cells += [f"{plain:.3f}", f"{whitened:.3f}", f"{100 * (whitened - plain):+.1f}"]
+            cells += [
+                f"{plain:.3f}",
+                f"{whitened:.3f}",
+                f"{100 * (whitened - plain):+.1f}",
+            ]
         cells.append(f"{np.mean(scores['rho', 'auto']):.2f}")
         rows.append("| " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)
-    header = ("| data set | splits | nearest centroid, plain | whitened | change (points) "
-              "| smoothing basis, plain | whitened | change (points) | Ledoit-Wolf shrinkage |")
+    header = (
+        "| data set | splits | nearest centroid, plain | whitened | change (points) "
+        "| smoothing basis, plain | whitened | change (points) | Ledoit-Wolf shrinkage "
+        "|"
+    )
     text = (
         "### Whitened routing\n\n"
-        "Mean over random splits (3 training questions per cluster) of routed results on "
+        "Mean over random splits (3 training questions per cluster) of routed results "
+        "on "
         "the held-out questions: nearest-centroid accuracy (the Recall@1 of the hard "
         "multi-head router) and the Recall@1 of `SmoothingBasisRegressor()` at its "
         "defaults, with plain cosine routing (`routing_shrinkage=1.0`) and routing "
-        "whitened by the within-cluster covariance (`\"auto\"`, the default). Produced by "
+        'whitened by the within-cluster covariance (`"auto"`, the default). Produced '
+        'by '
         f"`python benchmarks/routing.py` on {machine()}.\n\n"
-        + header + "\n|" + "---|" * 9 + "\n" + "\n".join(rows) + "\n"
+        + header
+        + "\n|"
+        + "---|" * 9
+        + "\n"
+        + "\n".join(rows)
+        + "\n"
     )
     print(text)
     write_section(BENCHMARKS_PAGE, "routing", text)

@@ -6,8 +6,8 @@
 the 2-core development machine. The full run is long: without ``scale.py`` it took
 29 minutes there (``time_to_quality.py`` 11, most of it the proposal's pseudo-code at
 d = 384; ``per_iteration.py`` about 16, its N = 1000 fits; ``prediction.py`` under 1;
-``parallel.py`` 4-5); ``scale.py`` adds the N = 10,000 fit. Each script writes its own section
-of the output file (default ``docs/benchmarks.md``).
+``parallel.py`` 4-5); ``scale.py`` adds the N = 10,000 fit. Each script writes its own
+section of the output file (default ``docs/benchmarks.md``).
 """
 
 import subprocess
@@ -34,11 +34,16 @@ def main():
         print(f"\n===== {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         code = subprocess.call(cmd, cwd=HERE)
-        print(f"===== {name}: exit {code}, {time.perf_counter() - t0:.0f} s", flush=True)
+        print(
+            f"===== {name}: exit {code}, {time.perf_counter() - t0:.0f} s", flush=True
+        )
         if code:
             failed.append(name)
-    print(f"\nall done in {time.perf_counter() - t_all:.0f} s; tables written to "
-          f"{Path(args.output).resolve()}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\nall done in {time.perf_counter() - t_all:.0f} s; tables written to "
+        f"{Path(args.output).resolve()}"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

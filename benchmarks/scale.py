@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from _bench_utils import (
     blas_threads,
     command_line,
@@ -65,10 +66,19 @@ def child(data_dir, max_iter):
     t0 = time.perf_counter()
     est.fit(X, Y, groups=g)
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "rss_before": before, "rss_peak": _rss_bytes(),
-                      "n_iter": est.n_iter_, "objective": est.objective_,
-                      "data_bytes": X.nbytes + Y.nbytes + g.nbytes,
-                      "blas": blas_threads()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rss_before": before,
+                "rss_peak": _rss_bytes(),
+                "n_iter": est.n_iter_,
+                "objective": est.objective_,
+                "data_bytes": X.nbytes + Y.nbytes + g.nbytes,
+                "blas": blas_threads(),
+            }
+        )
+    )
 
 
 def run_config(n_clusters, max_iter, timeout):
@@ -113,8 +123,10 @@ def main():
         print(text_table(headers, rows[-1:]).splitlines()[-1], flush=True)
     print("\n" + text_table(headers, rows))
     notes = (
-        f"`SmoothingBasisRegressor(n_basis={K}, max_iter={args.max_iter}, random_state=0)`, "
-        "float32, one subprocess per row: peak RSS is `ru_maxrss` of a process that loaded "
+        f"`SmoothingBasisRegressor(n_basis={K}, max_iter={args.max_iter}, "
+        "random_state=0)`, "
+        "float32, one subprocess per row: peak RSS is `ru_maxrss` of a process that "
+        "loaded "
         "the data (interpreter + data = 'RSS before fit') and fitted once. BLAS in the "
         f"fitting process: {blas}."
     )

@@ -1,4 +1,4 @@
-"""Time to the seed's quality: the proposal's pseudo-code against SmoothingBasisRegressor.
+"""Time to the seed's quality: the proposal's pseudo-code against our estimator.
 
 Planted problem ``make_multicluster_regression(n_clusters=100, n_basis=K,
 n_features=d, n_targets=d, rows_per_cluster=(5, 10), noise=0.1, random_state=0)`` at
@@ -51,6 +51,15 @@ import time
 import warnings
 
 import numpy as np
+from seed_reference import (
+    SeedDegenerateInit,
+    predict_known_cluster,
+    train_smoothing_basis,
+)
+
+from sklearn_smoothbasis import SmoothingBasisRegressor
+from sklearn_smoothbasis.datasets import make_multicluster_regression
+
 from _bench_utils import (
     command_line,
     load_average,
@@ -60,14 +69,6 @@ from _bench_utils import (
     text_table,
     timed,
 )
-from seed_reference import (
-    SeedDegenerateInit,
-    predict_known_cluster,
-    train_smoothing_basis,
-)
-
-from sklearn_smoothbasis import SmoothingBasisRegressor
-from sklearn_smoothbasis.datasets import make_multicluster_regression
 
 N_CLUSTERS = 100
 TEST_ROWS = 10
@@ -83,7 +84,10 @@ PROBLEMS = [
     {"d": 384, "K": 8, "iters": 1000, "quick_iters": 100, "lr": 3e-5, "cap": 50,
      "quick_cap": 12},
 ]
-LR_TRIAL = {64: ([1e-2, 3e-3, 1e-3, 3e-4, 1e-4], 300), 384: ([1e-3, 3e-4, 1e-4, 3e-5, 1e-5], 100)}
+LR_TRIAL = {
+    64: ([1e-2, 3e-3, 1e-3, 3e-4, 1e-4], 300),
+    384: ([1e-3, 3e-4, 1e-4, 3e-5, 1e-5], 100),
+}
 WITHIN = 0.01  # "seed within 1% of its final error"
 
 
@@ -122,8 +126,9 @@ def run_seed(clusters, K, iters, lr, X_test, Y_test, g_test):
 
     with np.errstate(all="ignore"):
         try:
-            alpha, G = train_smoothing_basis(clusters, K, iters, lr,
-                                             cosine_weight=COSINE_WEIGHT, callback=callback)
+            alpha, G = train_smoothing_basis(
+                clusters, K, iters, lr, cosine_weight=COSINE_WEIGHT, callback=callback
+            )
         except SeedDegenerateInit as exc:
             return time.perf_counter() - t0 - excluded, math.nan, curve, str(exc)
         seconds = time.perf_counter() - t0 - excluded
@@ -148,12 +153,19 @@ def lr_trial(quick):
         *_, clusters, X_test, Y_test, g_test = problem_data(d, K)
         print(f"\nlr trial d={d} K={K}, {iters} iterations (held-out error)")
         for lr in lrs:
-            _, final, curve, failed = run_seed(clusters, K, iters, lr, X_test, Y_test, g_test)
+            _, final, curve, failed = run_seed(
+                clusters, K, iters, lr, X_test, Y_test, g_test
+            )
             errs = np.array([c[2] for c in curve])
             late = errs[len(errs) // 2:]
-            marks = ", ".join(f"{it}: {e:.4g}" for it, _, e in curve[:: max(1, len(curve) // 8)])
-            print(f"lr={lr:g}: final {final:.4g}, last half min {np.nanmin(late):.4g} "
-                  f"max {np.nanmax(late):.4g}; {marks}{' FAILED ' + failed if failed else ''}")
+            marks = ", ".join(
+                f"{it}: {e:.4g}" for it, _, e in curve[:: max(1, len(curve) // 8)]
+            )
+            print(
+                f"lr={lr:g}: final {final:.4g}, last half min {np.nanmin(late):.4g} "
+                f"max {np.nanmax(late):.4g}; "
+                f"{marks}{' FAILED ' + failed if failed else ''}"
+            )
 
 
 def run_problem(prob, quick, repeats):
@@ -162,8 +174,10 @@ def run_problem(prob, quick, repeats):
     cap = prob["quick_cap"] if quick else prob["cap"]
     seed_repeats = 1 if (quick or d > 100) else repeats
     X, Y, g, clusters, X_test, Y_test, g_test = problem_data(d, K)
-    print(f"\n== d={d} K={K}: {X.shape[0]} rows, {N_CLUSTERS} clusters; seed lr={lr:g}, "
-          f"{iters} iterations")
+    print(
+        f"\n== d={d} K={K}: {X.shape[0]} rows, {N_CLUSTERS} clusters; seed lr={lr:g}, "
+        f"{iters} iterations"
+    )
     fit_ours(X, Y, g, K, 1, 0.0, X_test, Y_test, g_test)  # warm-up (imports, caches)
 
     seed_times, seed_within, target = [], [], None
@@ -173,8 +187,9 @@ def run_problem(prob, quick, repeats):
     shrinkages = [0.0]
     for rep in range(repeats):
         if rep < seed_repeats:
-            seconds, final, curve, failed = run_seed(clusters, K, iters, lr, X_test, Y_test,
-                                                     g_test)
+            seconds, final, curve, failed = run_seed(
+                clusters, K, iters, lr, X_test, Y_test, g_test
+            )
             if failed:
                 print(f"seed failed: {failed}")
                 return None
@@ -182,15 +197,20 @@ def run_problem(prob, quick, repeats):
             if target is None:
                 target = final
             elif final != target:
-                print(f"warning: seed final error changed between repeats: {final} vs {target}")
+                print(
+                    f"warning: seed final error changed between repeats: {final} vs "
+                    f"{target}"
+                )
             if not np.isfinite(final):
                 print(f"seed diverged (final error {final}) with lr={lr:g}")
                 return None
             seed_within.append(next((it, sec) for it, sec, e in curve
                                     if e <= final * (1 + WITHIN)))
-            print(f"seed run {rep + 1}: {seconds:.3f} s, final error {final:.5g}; within "
-                  f"{100 * WITHIN:g}% of it at iteration {seed_within[-1][0] + 1} "
-                  f"({seed_within[-1][1]:.3f} s)")
+            print(
+                f"seed run {rep + 1}: {seconds:.3f} s, final error {final:.5g}; within "
+                f"{100 * WITHIN:g}% of it at iteration {seed_within[-1][0] + 1} "
+                f"({seed_within[-1][1]:.3f} s)"
+            )
         def sweep(s, max_iters, verbose):
             """Fit ours at each max_iter until it reaches the seed's error."""
             for m in max_iters:
@@ -228,8 +248,17 @@ def run_problem(prob, quick, repeats):
         m = reached[s]
         if m is not None:
             t = min(times[(s, m)])
-            rows.append(seed_cells + [f"{s:g}", m, f"{t:.3g}", f"{errors[(s, m)]:.4g}",
-                                      f"{seed_time / t:.0f}x", f"{within_time / t:.1f}x"])
+            rows.append(
+                seed_cells
+                + [
+                    f"{s:g}",
+                    m,
+                    f"{t:.3g}",
+                    f"{errors[(s, m)]:.4g}",
+                    f"{seed_time / t:.0f}x",
+                    f"{within_time / t:.1f}x",
+                ]
+            )
         else:
             tried = [k for k in errors if k[0] == s]
             best = min(tried, key=lambda k: errors[k])
@@ -247,8 +276,11 @@ HEADERS = ["problem", "seed lr", "seed iterations", "seed time (s)", "seed final
 
 def main():
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--lr-trial", action="store_true",
-                   help="only run the trial that chose the seed's lr (prints, writes nothing)")
+    p.add_argument(
+        "--lr-trial",
+        action="store_true",
+        help="only run the trial that chose the seed's lr (prints, writes nothing)",
+    )
     args = p.parse_args()
     if args.lr_trial:
         lr_trial(args.quick)
@@ -261,16 +293,23 @@ def main():
         rows += run_problem(prob, args.quick, repeats) or []
     print("\n" + text_table(HEADERS, rows))
     notes = (
-        "Held-out relative error on 10 fresh noise-free rows per cluster, cluster known; "
+        "Held-out relative error on 10 fresh noise-free rows per cluster, cluster "
+        "known; "
         "`SmoothingBasisRegressor(n_basis=K, prior=None, alpha=..., cosine_weight=0.5, "
         "random_state=0, tol=0, max_iter=m)`, m increased through "
-        f"{', '.join(map(str, SWEEP))} until its error is at most the seed's final error. "
-        "Speed-up = seed time / our time (goal >= 100x); 'speed-up vs seed within 1%' uses "
-        "the seed's time to first come within 1% of its own final error instead. Seed time "
-        "excludes the error-recording callback. Seed lr chosen by the trial documented in "
+        f"{', '.join(map(str, SWEEP))} until its error is at most the seed's final "
+        "error. "
+        "Speed-up = seed time / our time (goal >= 100x); 'speed-up vs seed within 1%' "
+        "uses "
+        "the seed's time to first come within 1% of its own final error instead. Seed "
+        "time "
+        "excludes the error-recording callback. Seed lr chosen by the trial documented "
+        "in "
         "the script (`--lr-trial`). "
-        f"Best of {repeats} interleaved repeats at d=64; at d=384 the seed ran once and our "
-        f"fits {repeats} time(s). Other rows of a problem: shrinkage values tried because "
+        f"Best of {repeats} interleaved repeats at d=64; at d=384 the seed ran once "
+        "and our "
+        f"fits {repeats} time(s). Other rows of a problem: shrinkage values tried "
+        "because "
         "alpha 0 did not reach the seed's error."
     )
     report(args.output, "time-to-quality", "Time to the seed's quality",

@@ -70,9 +70,13 @@ def _write_command_help(folder):
     os.environ["COLUMNS"] = "80"
     try:
         parser = build_parser()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands = next(
+            a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+        )
         for name, command in commands.choices.items():
-            with open(os.path.join(folder, f"cli_{name}.txt"), "w", encoding="utf-8") as f:
+            with open(
+                os.path.join(folder, f"cli_{name}.txt"), "w", encoding="utf-8"
+            ) as f:
                 f.write(command.format_help())
     finally:
         if old_columns is None:
@@ -81,7 +85,9 @@ def _write_command_help(folder):
             os.environ["COLUMNS"] = old_columns
 
 
-_write_command_help(os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated"))
+_write_command_help(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "generated")
+)
 
 # -- sphinx-gallery ----------------------------------------------------------
 

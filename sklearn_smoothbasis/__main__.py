@@ -299,8 +299,11 @@ def _fit(args):
     print(f"saved {what}{type(model).__name__} ({model.n_basis_} basis maps, "
           f"{len(model.clusters_)} clusters) to {out}")
     if bundle is not None and bundle.encoder is None:
-        print("note: the bundle names no encoder (pass --encoder NAME): smoothbasis ask "
-              "will need --embeddings", file=sys.stderr)
+        print(
+            "note: the bundle names no encoder (pass --encoder NAME): smoothbasis ask "
+            "will need --embeddings",
+            file=sys.stderr,
+        )
     return model
 
 
@@ -309,18 +312,26 @@ def _read_question_embeddings(args, n_features):
     try:
         queries = np.load(args.embeddings, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise SystemExit(f"error: cannot read --embeddings {args.embeddings}: {exc}") from None
+        raise SystemExit(
+            f"error: cannot read --embeddings {args.embeddings}: {exc}"
+        ) from None
     if queries.ndim == 1:
         queries = queries[None, :]
     if queries.ndim != 2 or queries.dtype.kind not in "fiu" or not queries.size:
-        raise SystemExit(f"error: --embeddings {args.embeddings}: expected a 2-D array of "
-                         f"numbers, one query per row; got {queries.dtype} of shape "
-                         f"{queries.shape}")
+        raise SystemExit(
+            f"error: --embeddings {args.embeddings}: expected a 2-D array of "
+            f"numbers, one query per row; got {queries.dtype} of shape "
+            f"{queries.shape}"
+        )
     if not np.isfinite(queries).all():
-        raise SystemExit(f"error: --embeddings {args.embeddings} holds NaN or infinite values")
+        raise SystemExit(
+            f"error: --embeddings {args.embeddings} holds NaN or infinite values"
+        )
     if queries.shape[1] != n_features:
-        raise SystemExit(f"error: --embeddings {args.embeddings} has {queries.shape[1]} "
-                         f"dimensions but the model takes {n_features}")
+        raise SystemExit(
+            f"error: --embeddings {args.embeddings} has {queries.shape[1]} "
+            f"dimensions but the model takes {n_features}"
+        )
     return queries
 
 
@@ -339,9 +350,11 @@ def _embed_questions(args, bundle, questions, *, what="question", width=None):
     ``width`` (default: the model's n_features_in_); every failure in one line."""
     name = args.encoder or bundle.encoder
     if name is None:
-        raise SystemExit(f"error: --model {args.model} names no encoder; pass --embeddings "
-                         "file.npy (queries embedded as the training questions were), or "
-                         "--encoder NAME")
+        raise SystemExit(
+            f"error: --model {args.model} names no encoder; pass --embeddings "
+            "file.npy (queries embedded as the training questions were), or "
+            "--encoder NAME"
+        )
     if not questions:
         raise SystemExit("error: no questions: pass them as arguments, or one per line "
                          "on standard input")
@@ -351,9 +364,11 @@ def _embed_questions(args, bundle, questions, *, what="question", width=None):
     try:
         encoder = load_encoder(name)
     except ImportError:
-        raise SystemExit(f"error: embedding {what}s with {name} needs the embed extra: "
-                         'pip install "sklearn-smoothbasis[embed]" (or pass --embeddings '
-                         "file.npy)") from None
+        raise SystemExit(
+            f"error: embedding {what}s with {name} needs the embed extra: "
+            'pip install "sklearn-smoothbasis[embed]" (or pass --embeddings '
+            "file.npy)"
+        ) from None
     except Exception as exc:  # noqa: BLE001 (the encoder library's own errors)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SystemExit(f"error: cannot load encoder {name}: {message}") from None
@@ -363,8 +378,10 @@ def _embed_questions(args, bundle, questions, *, what="question", width=None):
         raise SystemExit(f"error: {name}: {exc}") from None
     width = bundle.model.n_features_in_ if width is None else width
     if queries.shape[1] != width:
-        raise SystemExit(f"error: {name} embeds in {queries.shape[1]} dimensions but the "
-                         f"model of {args.model} takes {width}")
+        raise SystemExit(
+            f"error: {name} embeds in {queries.shape[1]} dimensions but the "
+            f"model of {args.model} takes {width}"
+        )
     return queries
 
 
@@ -397,8 +414,10 @@ def _ask(args):
     if args.k is None:
         args.k = min(3, n_answers)
     elif args.k > n_answers:
-        args.parser.error(f"argument --k: expected at most the number of answers in the "
-                          f"bundle ({n_answers}), got {args.k}")
+        args.parser.error(
+            f"argument --k: expected at most the number of answers in the "
+            f"bundle ({n_answers}), got {args.k}"
+        )
     _check_encoder(args, bundle)
     questions = _questions(args)
     if args.embeddings is not None:
@@ -442,7 +461,9 @@ def _add(args):
     model = bundle.model
     with _convergence_notes():
         try:
-            model.add_clusters([_new_cluster_label(model.clusters_, args.label)], answer)
+            model.add_clusters(
+                [_new_cluster_label(model.clusters_, args.label)], answer
+            )
         except ValueError as exc:
             raise SystemExit(f"error: cannot add to {args.model}: {exc}") from None
     texts = bundle.texts
@@ -556,15 +577,21 @@ def build_parser():
         ],
         run=_fit,
     )
-    fit.add_argument("--out", required=True,
-                     help="model file: .npz, a retrieval bundle for smoothbasis ask (the "
-                          "model, the answers, their labels and texts, the encoder's "
-                          "name; see docs/format.rst); .skops (needs skops); a pickle for "
-                          "any other suffix")
-    fit.add_argument("--encoder", default=None,
-                     help="name of the encoder that embedded --data, recorded in an .npz "
-                          f"bundle (default: {DEFAULT_ENCODER} for the demo and .jsonl, "
-                          "which the package embeds with it; none for .npz data)")
+    fit.add_argument(
+        "--out",
+        required=True,
+        help="model file: .npz, a retrieval bundle for smoothbasis ask (the "
+        "model, the answers, their labels and texts, the encoder's "
+        "name; see docs/format.rst); .skops (needs skops); a pickle for "
+        "any other suffix",
+    )
+    fit.add_argument(
+        "--encoder",
+        default=None,
+        help="name of the encoder that embedded --data, recorded in an .npz "
+        f"bundle (default: {DEFAULT_ENCODER} for the demo and .jsonl, "
+        "which the package embeds with it; none for .npz data)",
+    )
     fit.add_argument("--alpha", type=_bounded(float, 0), default=None,
                      help="pull of each cluster's map toward the prior "
                           f"(default: chosen by --cv, else {defaults['alpha']})")
@@ -577,40 +604,54 @@ def build_parser():
     _add_model_options(fit)
 
     ask = _bundle_command(
-        commands, "ask", help="print the best answers of a retrieval bundle to each question",
-        description="Print the --k best answers of a retrieval bundle (smoothbasis fit\n"
-                    "--out x.npz) to each question: label, cosine similarity, first line\n"
-                    "of the answer text. Questions are embedded with the bundle's encoder\n"
-                    "(needs the embed extra), or read already embedded from --embeddings.",
+        commands,
+        "ask",
+        help="print the best answers of a retrieval bundle to each question",
+        description="Print the --k best answers of a retrieval bundle "
+        "(smoothbasis fit\n"
+        "--out x.npz) to each question: label, cosine similarity, first line\n"
+        "of the answer text. Questions are embedded with the bundle's encoder\n"
+        "(needs the embed extra), or read already embedded from --embeddings.",
         examples=[
             'smoothbasis ask --model faq.npz "how do I undo my last commit?"',
             "smoothbasis ask --model faq.npz --k 3 < questions.txt",
             "smoothbasis ask --model faq.npz --embeddings queries.npy",
         ],
-        run=_ask, texts="questions",
+        run=_ask,
+        texts="questions",
     )
-    ask.add_argument("questions", nargs="*", metavar="QUESTION",
-                     help="questions; none: read them from standard input, one per line")
+    ask.add_argument(
+        "questions",
+        nargs="*",
+        metavar="QUESTION",
+        help="questions; none: read them from standard input, one per line",
+    )
     ask.add_argument("--k", type=_bounded(int, 1), default=None,
                      help="answers printed per question (default: 3, or all of them "
                           "when the bundle has fewer)")
-    ask.add_argument("--embeddings", default=None,
-                     help="a .npy of question embeddings, one row per question, instead of "
-                          "embedding the questions' texts")
+    ask.add_argument(
+        "--embeddings",
+        default=None,
+        help="a .npy of question embeddings, one row per question, instead of "
+        "embedding the questions' texts",
+    )
 
     add = _bundle_command(
-        commands, "add", help="add an FAQ entry known by its answer to a retrieval bundle",
+        commands,
+        "add",
+        help="add an FAQ entry known by its answer to a retrieval bundle",
         description="Add an FAQ entry to a retrieval bundle without refitting: the\n"
-                    "answer text is embedded with the bundle's encoder and the model\n"
-                    "gains a cluster for it (add_clusters: its map borrows from the\n"
-                    "clusters with the nearest answers, its routing centroid is the\n"
-                    "answer). The bundle is rewritten in one atomic step.",
+        "answer text is embedded with the bundle's encoder and the model\n"
+        "gains a cluster for it (add_clusters: its map borrows from the\n"
+        "clusters with the nearest answers, its routing centroid is the\n"
+        "answer). The bundle is rewritten in one atomic step.",
         examples=[
             "smoothbasis add --model faq.npz --label opening-hours \\",
             '    --answer "Monday to Friday 9-18, Saturday 10-14."',
             "smoothbasis add --model faq.npz --out faq-v2.npz --label x --answer ...",
         ],
-        run=_add, texts="answer",
+        run=_add,
+        texts="answer",
     )
     add.add_argument("--label", required=True, help="label of the new entry")
     add.add_argument("--answer", required=True, help="text of the new entry's answer")

@@ -17,8 +17,6 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._linalg import cluster_means, cluster_starts, cluster_sums, sort_by_cluster, unit_rows
-from ._ranking import RetrievalResult, top_k_cosine
 from ._growing import (
     answer_neighbour_weights,
     answer_preimage,
@@ -28,6 +26,14 @@ from ._growing import (
     non_empty_starts,
     spread_rows,
 )
+from ._linalg import (
+    cluster_means,
+    cluster_starts,
+    cluster_sums,
+    sort_by_cluster,
+    unit_rows,
+)
+from ._ranking import RetrievalResult, top_k_cosine
 from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
 
 
@@ -58,7 +64,9 @@ def _check_groups(groups, n_rows, caller):
             "labels; they must have the same length."
         )
     if labels.dtype.kind == "f" and np.isnan(labels).any():
-        raise ValueError(f"groups passed to {caller} contains NaN; every row needs a label.")
+        raise ValueError(
+            f"groups passed to {caller} contains NaN; every row needs a label."
+        )
     return labels
 
 
@@ -79,7 +87,8 @@ def _merge_labels(clusters, labels, caller):
     except TypeError as exc:
         raise ValueError(
             f"Cluster labels passed to {caller} must be comparable with each other and "
-            f"with clusters_ (for example all int or all str); sorting them failed: {exc}"
+            "with clusters_ (for example all int or all str); sorting them failed: "
+            f"{exc}"
         ) from None
 
 
@@ -109,7 +118,10 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
     _routing_constraints = {
         "routing": [StrOptions({"soft", "hard"})],
         "routing_temperature": [Interval(Real, 0, None, closed="neither")],
-        "routing_shrinkage": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
+        "routing_shrinkage": [
+            Interval(Real, 0, 1, closed="right"),
+            StrOptions({"auto"}),
+        ],
     }
 
     def __sklearn_tags__(self):
@@ -132,7 +144,8 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         if groups is None:
             if self._uses_clusters:
                 warnings.warn(
-                    _NO_GROUPS_MESSAGE.format(name=type(self).__name__), NoGroupsWarning,
+                    _NO_GROUPS_MESSAGE.format(name=type(self).__name__),
+                    NoGroupsWarning,
                     stacklevel=3,
                 )
             return np.zeros(1, dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
@@ -183,12 +196,15 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         self.routing_transform_, self.routing_shrinkage_ = within_cluster_whitening(
             X, self.centroids_[has_rows], row_starts, self.routing_shrinkage
         )
-        self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
+        self.routing_centroids_ = routing_space(
+            self.centroids_, self.routing_transform_
+        )
 
     def _check_seen(self, caller):
         if not hasattr(self, "_seen_X"):
             raise ValueError(
-                f"{caller} needs the rows this {type(self).__name__} was fitted on, and "
+                f"{caller} needs the rows this {type(self).__name__} was fitted on, "
+                "and "
                 "this one has none: it was loaded from a model file saved with "
                 "keep_rows=False, which holds only what prediction needs. Fit it "
                 "again, or save models that will grow with io.save(model, path) "
@@ -243,7 +259,8 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         Y = np.asarray(Y, dtype=dtype).reshape(X.shape[0], -1)
         if Y.shape[1] != self.n_targets_:
             raise ValueError(
-                f"y has {Y.shape[1]} targets, but {type(self).__name__} was fitted with "
+                f"y has {Y.shape[1]} targets, but {type(self).__name__} was fitted "
+                "with "
                 f"{self.n_targets_}; every batch of partial_fit needs the same number."
             )
         if groups is None:  # one cluster, as in fit (which warns)
@@ -252,7 +269,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         else:
             labels = _check_groups(groups, X.shape[0], "partial_fit")
         _check_label_kind(labels, self.clusters_, "partial_fit")
-        clusters, old_index, row_cluster = _merge_labels(self.clusters_, labels, "partial_fit")
+        clusters, old_index, row_cluster = _merge_labels(
+            self.clusters_, labels, "partial_fit"
+        )
         X_all, Y_all, starts = merge_rows(
             self._seen_X, self._seen_Y, self._seen_starts, old_index, len(clusters),
             X.astype(dtype, copy=False), Y, row_cluster,
@@ -307,12 +326,19 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_seen("add_clusters")
-        if not isinstance(n_neighbors, Integral) or isinstance(n_neighbors, bool) or n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be an integer >= 1; got {n_neighbors!r}.")
+        if (
+            not isinstance(n_neighbors, Integral)
+            or isinstance(n_neighbors, bool)
+            or n_neighbors < 1
+        ):
+            raise ValueError(
+                f"n_neighbors must be an integer >= 1; got {n_neighbors!r}."
+            )
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(
-                "labels passed to add_clusters must be a non-empty 1-D array of cluster "
+                "labels passed to add_clusters must be a non-empty 1-D array of "
+                "cluster "
                 f"labels; got shape {labels.shape}."
             )
         if labels.dtype.kind == "f" and np.isnan(labels).any():
@@ -342,12 +368,15 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         if zero.any():
             raise ValueError(
                 "answers passed to add_clusters must not be zero vectors (their cosine "
-                f"to anything is undefined); zero rows: {np.flatnonzero(zero).tolist()}."
+                "to anything is undefined); zero rows: "
+                f"{np.flatnonzero(zero).tolist()}."
             )
         row_starts, fitted = non_empty_starts(self._seen_starts)
         fitted_answers = cluster_sums(self._seen_Y, row_starts)
         weights = answer_neighbour_weights(answers, fitted_answers, n_neighbors)
-        clusters, old_index, new_index = _merge_labels(self.clusters_, labels, "add_clusters")
+        clusters, old_index, new_index = _merge_labels(
+            self.clusters_, labels, "add_clusters"
+        )
         self._add_answer_clusters(
             old_index, new_index, answers, weights, np.flatnonzero(fitted), n_neighbors
         )
@@ -356,7 +385,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         self._seen_starts = cluster_starts(counts)
         self.clusters_ = clusters
         if self._uses_clusters:
-            self.routing_centroids_ = routing_space(self.centroids_, self.routing_transform_)
+            self.routing_centroids_ = routing_space(
+                self.centroids_, self.routing_transform_
+            )
         return self
 
     def _set_answer_centroids(self, old_index, new_index, answers, answer_maps):
@@ -371,8 +402,10 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         elif answer_maps is None:
             raise ValueError(
                 f"add_clusters needs a routing centroid for each new cluster: with "
-                f"n_features={self.n_features_in_} != n_targets={self.n_targets_} it maps "
-                f"the answer back to the question space, and this {type(self).__name__} "
+                f"n_features={self.n_features_in_} != n_targets={self.n_targets_} it "
+                "maps "
+                "the answer back to the question space, and this "
+                f"{type(self).__name__} "
                 "has no map to do it with."
             )
         else:
@@ -380,7 +413,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
                 answer_preimage(answer[None], answer_map)
                 for answer, answer_map in zip(answers, answer_maps)
             ])
-        self.centroids_ = spread_rows(self.centroids_, old_index, len(old_index) + len(new_index))
+        self.centroids_ = spread_rows(
+            self.centroids_, old_index, len(old_index) + len(new_index)
+        )
         self.centroids_[new_index] = centroids
 
     def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
@@ -396,7 +431,8 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
 
     @abstractmethod
     def _fit_clusters(self, X, Y, starts):
-        """Fit on rows sorted by cluster; cluster i owns rows ``starts[i]:starts[i+1]``."""
+        """Fit on rows sorted by cluster; cluster i owns rows "
+        "``starts[i]:starts[i+1]``."""
 
     def _assign(self, groups, n_rows):
         """Cluster index of each row, ``-1`` where the label was not seen in fit."""
@@ -412,9 +448,13 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         return assigned
 
     def _routing_weights(self, X):
-        """Soft routing weights ``softmax(cos(L x, L c_i) / routing_temperature)``, shape (m, N)."""
+        """Soft routing weights ``softmax(cos(L x, L c_i) / routing_temperature)``, "
+        "shape (m, N)."""
         return softmax_routing_weights(
-            X, self.routing_centroids_, self.routing_transform_, self.routing_temperature
+            X,
+            self.routing_centroids_,
+            self.routing_transform_,
+            self.routing_temperature,
         )
 
     def _route(self, X, assigned):
@@ -462,18 +502,22 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
             # Per routed row: similarities and weights (N), the prediction (p), and the
             # input in the routing space and its unit copy (2 d).
             row_bytes = 8 * (len(self.clusters_) + self.n_targets_ + 2 * X.shape[1])
-            for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
+            for rows in gen_batches(
+                n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)
+            ):
                 chunk, soft_rows, weights = self._route(X[rows], assigned[rows])
                 hard_rows = np.flatnonzero(chunk >= 0)
                 out = Y_pred[rows]
                 if hard_rows.size:
-                    out[hard_rows] = self._predict_hard(X[rows][hard_rows], chunk[hard_rows])
+                    out[hard_rows] = self._predict_hard(
+                        X[rows][hard_rows], chunk[hard_rows]
+                    )
                 if soft_rows.size:
                     out[soft_rows] = self._predict_soft(X[rows][soft_rows], weights)
         return Y_pred
 
     def retrieve(self, X, answers, *, k=1, groups=None):
-        """Indices of the ``k`` answers nearest each row's prediction, and their cosines.
+        """Indices of the ``k`` answers nearest each row's prediction, and the cosines.
 
         Each row of ``X`` is predicted as by :meth:`predict` (routed when its
         cluster is unknown) and the rows of ``answers`` are ranked by their cosine
@@ -532,7 +576,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        answers = check_array(answers, dtype=[np.float64, np.float32], input_name="answers")
+        answers = check_array(
+            answers, dtype=[np.float64, np.float32], input_name="answers"
+        )
         if answers.shape[1] != self.n_targets_:
             raise ValueError(
                 f"answers has {answers.shape[1]} columns but the model predicts "
@@ -540,7 +586,11 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
                 "target space."
             )
         n_answers = answers.shape[0]
-        if not isinstance(k, Integral) or isinstance(k, bool) or not 1 <= k <= n_answers:
+        if (
+            not isinstance(k, Integral)
+            or isinstance(k, bool)
+            or not 1 <= k <= n_answers
+        ):
             raise ValueError(
                 f"k must be an integer between 1 and the number of answers "
                 f"({n_answers}); got {k!r}."
@@ -560,7 +610,9 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
         indices = np.empty((n_rows, k), dtype=np.intp)
         similarities = np.empty((n_rows, k), dtype=X.dtype)
         for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
-            Y_pred = self._predict_validated(X[rows], None if groups is None else groups[rows])
+            Y_pred = self._predict_validated(
+                X[rows], None if groups is None else groups[rows]
+            )
             indices[rows], similarities[rows] = top_k_cosine(Y_pred, answers_unit, k)
         return RetrievalResult(indices, similarities)
 

@@ -1,4 +1,5 @@
-"""Baselines: one shared map, independent per-cluster maps, and the multi-head router."""
+"""Baselines: one shared map, independent per-cluster maps, and the multi-head "
+"router."""
 
 from numbers import Integral, Real
 
@@ -8,8 +9,8 @@ from sklearn.utils import gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ClusterRegressorMixin
-from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 from ._growing import fill_cluster_means, spread_rows
+from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 
 
 def _maps_of_clusters(X, Y, starts, method, alpha):
@@ -109,7 +110,9 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
     def _add_answer_clusters(self, old_index, new_index, answers, weights, fitted,
                              n_neighbors):
         """Only the centroid: the answer, or its preimage through ``coef_``."""
-        self._set_answer_centroids(old_index, new_index, answers, [self.coef_] * len(new_index))
+        self._set_answer_centroids(
+            old_index, new_index, answers, [self.coef_] * len(new_index)
+        )
 
     def _predict_hard(self, X, clusters):
         return X @ self.coef_
@@ -118,7 +121,7 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
 
 
 class IndependentProjectionRegressor(ClusterRegressorMixin):
-    """One linear map per cluster, each fitted on its own rows (the overfitting baseline).
+    """One linear map per cluster, each fitted on its own rows (the overfit baseline).
 
     Parameters
     ----------
@@ -134,8 +137,9 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         Softmax temperature of soft routing.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
-        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, as in
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
+        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
         routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
     n_jobs : int, default=None
         Number of jobs fitting chunks of clusters in parallel (joblib).
@@ -195,8 +199,16 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         "n_jobs": [Integral, None],
     }
 
-    def __init__(self, method="ridge", *, alpha=1.0, routing="soft", routing_temperature=0.1,
-                 routing_shrinkage=1.0, n_jobs=None):
+    def __init__(
+        self,
+        method="ridge",
+        *,
+        alpha=1.0,
+        routing="soft",
+        routing_temperature=0.1,
+        routing_shrinkage=1.0,
+        n_jobs=None,
+    ):
         self.method = method
         self.alpha = alpha
         self.routing = routing
@@ -249,7 +261,9 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         for c0 in range(0, n_clusters, step):
             maps = self.maps_[c0:c0 + step]
             XW = (X @ maps.transpose(1, 0, 2).reshape(d, -1)).reshape(X.shape[0], -1, p)
-            Y_pred += np.einsum("mc,mcp->mp", weights[:, c0:c0 + step].astype(X.dtype), XW)
+            Y_pred += np.einsum(
+                "mc,mcp->mp", weights[:, c0 : c0 + step].astype(X.dtype), XW
+            )
         return Y_pred
 
 
@@ -268,8 +282,9 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         Softmax temperature.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
-        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, as in
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
+        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
         routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
 
     Attributes
@@ -325,7 +340,9 @@ class MultiHeadRegressor(ClusterRegressorMixin):
         tags.regressor_tags.poor_score = True
         return tags
 
-    def __init__(self, *, routing="soft", routing_temperature=0.1, routing_shrinkage=1.0):
+    def __init__(
+        self, *, routing="soft", routing_temperature=0.1, routing_shrinkage=1.0
+    ):
         self.routing = routing
         self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage

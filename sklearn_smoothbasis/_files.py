@@ -48,7 +48,9 @@ def check_writable(path):
         raise ValueError(f"{str(path)!r} is a folder, not a file name.")
     folder = path.parent
     if not folder.is_dir():
-        raise ValueError(f"The folder of {str(path)!r} does not exist: {str(folder)!r}.")
+        raise ValueError(
+            f"The folder of {str(path)!r} does not exist: {str(folder)!r}."
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"The folder {str(folder)!r} is not writable.")
     if path.exists() and not os.access(path, os.W_OK):

@@ -65,11 +65,16 @@ def merge_rows(X_seen, Y_seen, starts, old_index, n_merged, X, Y, row_cluster):
     cluster_of_row = np.concatenate((np.repeat(old_index, seen_counts), row_cluster))
     order = np.argsort(cluster_of_row, kind="stable")
     starts_all = cluster_starts(np.bincount(cluster_of_row, minlength=n_merged))
-    return np.concatenate((X_seen, X))[order], np.concatenate((Y_seen, Y))[order], starts_all
+    return (
+        np.concatenate((X_seen, X))[order],
+        np.concatenate((Y_seen, Y))[order],
+        starts_all,
+    )
 
 
 def spread_rows(A, old_index, n_merged):
-    """``A`` (one row per known cluster) placed at ``old_index`` among ``n_merged`` zero rows."""
+    """``A`` (one row per known cluster) placed at ``old_index`` among ``n_merged`` "
+    "zero rows."""
     out = np.zeros((n_merged,) + A.shape[1:], dtype=A.dtype)
     out[old_index] = A
     return out
@@ -147,7 +152,7 @@ def answer_neighbour_weights(answers, fitted_answers, n_neighbors):
 
 
 def answer_preimage(answers, prior):
-    r"""Question-space points for answers: the answers themselves, or back through a map.
+    r"""Question-space points for answers: the answers, or their preimage through a map.
 
     With ``prior=None`` (questions and answers in one space) the answers are returned.
     Otherwise each answer :math:`a` gives the minimum-norm least-squares solution of

@@ -4,8 +4,8 @@ Every per-cluster map used here has the factored form ``M_i = X_i^T B_i`` (``B_i
 one row per row of cluster ``i``): ridge solutions and loss gradients both do. The best
 rank-K basis in Frobenius norm (Eckart-Young) is spanned by the top right singular
 vectors of the ``N x (d p)`` matrix whose rows are ``vec(M_i)``; it is computed from the
-factors without forming the ``N`` maps: exactly through an ``N x N`` Gram matrix when the
-rows are few, by randomized subspace iteration otherwise.
+factors without forming the ``N`` maps: exactly through an ``N x N`` Gram matrix when
+the rows are few, by randomized subspace iteration otherwise.
 """
 
 import numpy as np
@@ -59,14 +59,24 @@ def top_map_directions(X, B, starts, n_components, random_state):
         q = min(n_clusters, n_components + _OVERSAMPLES)
         U = rng.standard_normal((n_clusters, q))
         for _ in range(_POWER_ITERATIONS):
-            U = np.linalg.qr(_inner_with_maps(X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype))))[0]
-        small = _inner_with_maps(X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype)))
+            U = np.linalg.qr(
+                _inner_with_maps(
+                    X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype))
+                )
+            )[0]
+        small = _inner_with_maps(
+            X, B, starts, _maps_times(X, B, starts, labels, U.astype(X.dtype))
+        )
         eigval, rot = np.linalg.eigh(U.T @ small)
         U = U @ rot
     order = np.argsort(eigval)[::-1][:n_components]
     eigval, U = np.maximum(eigval[order], 0.0), U[:, order]
     basis = _maps_times(X, B, starts, labels, U.astype(X.dtype))
-    usable = eigval > 1e-10 * max(eigval[0], np.finfo(np.float64).tiny) if eigval.size else []
+    usable = (
+        eigval > 1e-10 * max(eigval[0], np.finfo(np.float64).tiny)
+        if eigval.size
+        else []
+    )
     n_usable = int(np.sum(usable))
     if n_usable < n_components:
         filler = rng.standard_normal((n_components - n_usable,) + basis.shape[1:])

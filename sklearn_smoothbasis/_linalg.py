@@ -118,7 +118,8 @@ def row_norms(M):
     Examples
     --------
     >>> import numpy as np
-    >>> row_norms(np.array([[3e200, 4e200], [3e-200, 4e-200]])) / np.array([1e200, 1e-200])
+    >>> X = np.array([[3e200, 4e200], [3e-200, 4e-200]])
+    >>> row_norms(X) / np.array([1e200, 1e-200])
     array([5., 5.])
     """
     scaled, exponent = _scaled_rows(M)

@@ -66,7 +66,9 @@ class ClusterLoss:
         defined = (pred_norm > _TINY_NORM) & (target_norm > _TINY_NORM)
         safe_pred = np.where(defined, pred_norm, 1.0)
         safe_target = np.where(defined, target_norm, 1.0)
-        cos = np.where(defined, np.einsum("ij,ij->i", Y_pred, Y) / (safe_pred * safe_target), 0.0)
+        cos = np.where(
+            defined, np.einsum("ij,ij->i", Y_pred, Y) / (safe_pred * safe_target), 0.0
+        )
         return cos, safe_pred, safe_target, defined
 
     def row_values(self, Y_pred, Y):
@@ -119,7 +121,7 @@ class ClusterLoss:
 
 
 class ContrastiveLoss:
-    r"""Mean softmax cross-entropy of each prediction's cosine to every candidate target.
+    r"""Mean softmax cross-entropy of each prediction's cosines to the candidates.
 
     For predictions :math:`\hat y_r`, unit candidate targets :math:`t_1 \dots t_u` and
     the index :math:`g(r)` of each row's own target
@@ -151,7 +153,8 @@ class ContrastiveLoss:
     >>> import numpy as np
     >>> loss = ContrastiveLoss(temperature=1.0)
     >>> targets = np.eye(2)
-    >>> value, grad = loss.value_and_gradient(np.array([[3.0, 0.0]]), targets, np.array([0]))
+    >>> prediction, target_index = np.array([[3.0, 0.0]]), np.array([0])
+    >>> value, grad = loss.value_and_gradient(prediction, targets, target_index)
     >>> round(float(value), 4)  # log(e + 1) - 1
     0.3133
     """
@@ -177,9 +180,13 @@ class ContrastiveLoss:
         partition = softmax.sum(axis=1)
         softmax /= partition[:, None]
         rows = np.arange(n_rows)
-        value = np.mean(np.log(partition) - logits[rows, target_index], dtype=np.float64)
+        value = np.mean(
+            np.log(partition) - logits[rows, target_index], dtype=np.float64
+        )
         softmax[rows, target_index] -= 1.0
         grad_unit = (softmax @ targets) / (n_rows * self.temperature)
-        grad = grad_unit - unit_pred * np.einsum("ij,ij->i", grad_unit, unit_pred)[:, None]
+        grad = (
+            grad_unit - unit_pred * np.einsum("ij,ij->i", grad_unit, unit_pred)[:, None]
+        )
         grad *= inverse_norm[:, None].astype(grad.dtype, copy=False)
         return float(value), grad

@@ -1,4 +1,4 @@
-r"""The shared prior map: its ridge strength by leave-one-out, its contrastive refinement.
+r"""The shared prior map: ridge strength by leave-one-out, contrastive refinement.
 
 The prior of :class:`~sklearn_smoothbasis.SmoothingBasisRegressor` is one ridge map
 fitted on all rows, shrunk toward a centre :math:`M` (the identity when questions and
@@ -204,8 +204,16 @@ def ridge_prior(X, Y, starts, alpha="auto"):
     return linear_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
 
 
-def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
-                    penalty=CONTRASTIVE_PENALTY, max_iter=CONTRASTIVE_MAX_ITER, init=None):
+def contrastive_map(
+    X,
+    Y,
+    anchor,
+    *,
+    temperature=CONTRASTIVE_TEMPERATURE,
+    penalty=CONTRASTIVE_PENALTY,
+    max_iter=CONTRASTIVE_MAX_ITER,
+    init=None,
+):
     r"""Refine a map so each row's prediction is nearer its own target than the others.
 
     Minimises, from :math:`W = P` (``anchor``),
@@ -276,13 +284,16 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
     shape = anchor.shape
     # Per row: its similarities and softmax (2 u) and its prediction and gradient (2 p).
     row_bytes = X.itemsize * (2 * len(targets) + 2 * shape[1])
-    chunks = list(gen_batches(len(rows), get_chunk_n_rows(row_bytes, max_n_rows=len(rows))))
+    chunks = list(
+        gen_batches(len(rows), get_chunk_n_rows(row_bytes, max_n_rows=len(rows)))
+    )
 
     def objective(flat):
         W = flat.reshape(shape).astype(X.dtype)
         value, grad = 0.0, np.zeros(shape)
         for chunk in chunks:
-            share = (chunk.stop - chunk.start) / len(rows)  # the loss is a mean over rows
+            # the loss is a mean over rows
+            share = (chunk.stop - chunk.start) / len(rows)
             chunk_value, grad_pred = loss.value_and_gradient(
                 X_rows[chunk] @ W, unit_targets, target_index[chunk])
             value += share * chunk_value
@@ -293,10 +304,17 @@ def contrastive_map(X, Y, anchor, *, temperature=CONTRASTIVE_TEMPERATURE,
         return value, grad.ravel()
 
     result = minimize(
-        objective, (anchor64 if init is None else init.astype(np.float64)).ravel(), jac=True, method="L-BFGS-B",
+        objective,
+        (anchor64 if init is None else init.astype(np.float64)).ravel(),
+        jac=True,
+        method="L-BFGS-B",
         options={"maxiter": max_iter, "gtol": _CONTRASTIVE_GTOL},
     )
-    return result.x.reshape(shape).astype(X.dtype), int(result.nit), bool(result.success)
+    return (
+        result.x.reshape(shape).astype(X.dtype),
+        int(result.nit),
+        bool(result.success),
+    )
 
 
 def held_out_folds(starts, n_folds=PRIOR_FOLDS):
@@ -321,7 +339,9 @@ def held_out_folds(starts, n_folds=PRIOR_FOLDS):
         The held-out rows of each non-empty fold; empty when no cluster has two rows.
     """
     counts = np.diff(starts)
-    scored = _evenly_spaced(np.flatnonzero(np.repeat(counts >= 2, counts)), _MAX_SCORED_ROWS)
+    scored = _evenly_spaced(
+        np.flatnonzero(np.repeat(counts >= 2, counts)), _MAX_SCORED_ROWS
+    )
     folds = [scored[k::n_folds] for k in range(n_folds)]
     return [fold for fold in folds if fold.size]
 
@@ -409,19 +429,35 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         partner = np.split(partner, np.cumsum([fold.size for fold in folds])[:-1])
         targets = _bounded_candidates(Y, held_out)
         own_target = target_indices(Y[held_out], targets)
-        predictions = {(name, left_out): [] for name in candidates for left_out in (1, 2)}
+        predictions = {
+            (name, left_out): [] for name in candidates for left_out in (1, 2)
+        }
         for fold, fold_partner in zip(folds, partner):
-            for left_out, dropped in [(1, fold), (2, np.concatenate([fold, fold_partner]))]:
+            for left_out, dropped in [
+                (1, fold),
+                (2, np.concatenate([fold, fold_partner])),
+            ]:
                 kept = np.ones(len(X), dtype=bool)
                 kept[dropped] = False
-                fold_maps = _fold_maps(X[kept], Y[kept], alpha, center, ridge,
-                                       contrastive if "contrastive" in candidates else None)
+                fold_maps = _fold_maps(
+                    X[kept],
+                    Y[kept],
+                    alpha,
+                    center,
+                    ridge,
+                    contrastive if "contrastive" in candidates else None,
+                )
                 for name in candidates:
                     predictions[name, left_out].append(X[fold] @ fold_maps[name])
         weight = _size_correction(size)
         for name in candidates:
-            q1, q2 = (1.0 / ranks_of_targets(np.vstack(predictions[name, left_out]),
-                                             targets, own_target) for left_out in (1, 2))
+            q1, q2 = (
+                1.0
+                / ranks_of_targets(
+                    np.vstack(predictions[name, left_out]), targets, own_target
+                )
+                for left_out in (1, 2)
+            )
             scores[name] = float(np.mean(q1 + weight * (q1 - q2)))
         choice = max(candidates, key=lambda name: scores[name])  # first of the best
     else:
@@ -439,7 +475,10 @@ def _fold_maps(X, Y, alpha, center, ridge, contrastive):
     ridge map of strength ``alpha`` and, unless ``contrastive`` is None, its
     contrastive refinement, started from ``contrastive`` (the map of all rows) moved
     as the fold's ridge map moved from ``ridge``."""
-    maps = {"identity": center, "shared": linear_map(X, Y, "ridge", alpha, center=center)}
+    maps = {
+        "identity": center,
+        "shared": linear_map(X, Y, "ridge", alpha, center=center),
+    }
     if contrastive is not None:
         start = contrastive + (maps["shared"] - ridge)
         maps["contrastive"] = contrastive_map(X, Y, maps["shared"], init=start)[0]

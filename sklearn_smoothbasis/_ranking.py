@@ -168,7 +168,8 @@ def ranks_of_targets(Y_pred, candidates, target):
     --------
     >>> import numpy as np
     >>> candidates = np.eye(3)
-    >>> ranks_of_targets(np.array([[1.0, 0.5, 0.0]]), candidates, np.array([1])).tolist()
+    >>> prediction = np.array([[1.0, 0.5, 0.0]])
+    >>> ranks_of_targets(prediction, candidates, np.array([1])).tolist()
     [2]
     """
     C, P = unit_rows(candidates), unit_rows(Y_pred)

@@ -1,4 +1,4 @@
-r"""Routing of queries whose cluster is unknown: the space they are compared in, and weights.
+r"""Routing of queries with an unknown cluster: the space they are compared in, weights.
 
 A query :math:`x` is compared with each cluster centroid :math:`c_i` by the cosine
 similarity of :math:`L x` and :math:`L c_i`, where :math:`L = \Sigma^{-1/2}` whitens by

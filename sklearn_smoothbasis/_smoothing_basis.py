@@ -14,12 +14,24 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from ._base import ClusterRegressorMixin
-from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
+from ._growing import (
+    answer_neighbour_weights,
+    fill_cluster_means,
+    non_empty_starts,
+    spread_rows,
+)
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors, unit_rows
 from ._loss import ClusterLoss
 from ._prior import contrastive_map, ridge_prior, select_prior
-from ._solvers import BasisObjective, basis_matrix, design, fit_basis, orthonormalize, predict_from_design
+from ._solvers import (
+    BasisObjective,
+    basis_matrix,
+    design,
+    fit_basis,
+    orthonormalize,
+    predict_from_design,
+)
 
 # Relative ridge of the per-cluster maps whose top directions give the "svd" init, in
 # units of the mean squared row norm of X: a tiny ridge, so they are nearly minimum
@@ -57,7 +69,8 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
 
     .. math::
 
-        L_i = \frac{1}{n_i}\Big(\sum_{r \in i}\Big[(1-\lambda)\lVert x_r W_i - y_r\rVert^2
+        L_i = \frac{1}{n_i}\Big(\sum_{r \in i}\Big[
+              (1-\lambda)\lVert x_r W_i - y_r\rVert^2
               + \lambda\big(1 - \cos(x_r W_i, y_r)\big)\Big]
               + s\,\lVert W_i - P \rVert_F^2\Big)
 
@@ -103,12 +116,12 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         iterations (the objective is unchanged by it). The fitted basis is always
         orthonormal.
     prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
-        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of ``"identity"`` (when
-        ``n_features == n_targets``), ``"shared"`` and ``"contrastive"`` that best
-        retrieves held-out training rows: each is refitted without a tenth of the
-        rows whose cluster has other rows (10 folds, at most one row of a small
-        cluster per fold, so each held-out question keeps the rest of its cluster,
-        as in leave-one-out) and scored by the reciprocal rank of the held-out
+        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of
+        ``"identity"`` (when ``n_features == n_targets``), ``"shared"`` and
+        ``"contrastive"`` that best retrieves held-out training rows: each is refitted
+        without a tenth of the rows whose cluster has other rows (10 folds, at most one
+        row of a small cluster per fold, so each held-out question keeps the rest of its
+        cluster, as in leave-one-out) and scored by the reciprocal rank of the held-out
         rows' own targets by cosine of :math:`x P`, corrected for the row its
         cluster lost by a second scoring with two of its rows left out,
         extrapolated on the log of the rows kept (see the user guide); the
@@ -131,12 +144,12 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
     prior_alpha : float or "auto", default="auto"
         Ridge strength of ``prior="shared"`` and ``"contrastive"``, in
         :class:`~sklearn.linear_model.Ridge`'s convention; unused by the other
-        priors. Large values give the identity back (square maps). ``"auto"`` picks it from ``[0.1, 0.3, ..., 1000]`` times
-        the mean squared norm of the rows of ``X`` by exact leave-one-out retrieval,
-        as :class:`~sklearn.linear_model.RidgeCV` does by squared error: each row
-        whose cluster has other rows is predicted by the prior fitted without it,
-        and the mean reciprocal rank of its own target among all targets is
-        maximised. With one row per cluster it is 1.0.
+        priors. Large values give the identity back (square maps). ``"auto"`` picks it
+        from ``[0.1, 0.3, ..., 1000]`` times the mean squared norm of the rows of ``X``
+        by exact leave-one-out retrieval, as :class:`~sklearn.linear_model.RidgeCV` does
+        by squared error: each row whose cluster has other rows is predicted by the
+        prior fitted without it, and the mean reciprocal rank of its own target among
+        all targets is maximised. With one row per cluster it is 1.0.
     alpha : float, default=1.0
         Penalty :math:`s` on :math:`\lVert W_i - P\rVert_F^2`, added to each cluster's
         summed row loss: a ridge of strength ``alpha = s`` in
@@ -199,9 +212,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ``"contrastive"``); None when ``prior`` is an array or None.
     prior_scores_ : dict or None
         With ``prior="auto"``: each candidate's held-out mean reciprocal rank,
-        corrected for cluster size, by name; ``prior_choice_`` is the first of the best in the order identity,
-        shared, contrastive. Empty when no cluster has two rows (no criterion).
-        None for the other priors.
+        corrected for cluster size, by name; ``prior_choice_`` is the first of the best
+        in the order identity, shared, contrastive. Empty when no cluster has two rows
+        (no criterion). None for the other priors.
     n_basis_ : int
         Number of basis matrices used.
     n_iter_ : int
@@ -302,7 +315,11 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
-        "prior": [StrOptions({"auto", "identity", "shared", "contrastive"}), "array-like", None],
+        "prior": [
+            StrOptions({"auto", "identity", "shared", "contrastive"}),
+            "array-like",
+            None,
+        ],
         "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         **ClusterRegressorMixin._routing_constraints,
@@ -413,7 +430,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         counts = np.diff(starts)
         if self.init == "svd":
             mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
-            ridge = np.full(len(counts), self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12))
+            ridge = np.full(
+                len(counts), self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
+            )
             factors = cluster_ridge_factors(X, residual, starts, ridge)
         else:  # the proposal's per-cluster gradients, at the prior
             lam = self.cosine_weight
@@ -426,7 +445,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         n_rows = starts[-1]
         row_bytes = itemsize * (4 * n_basis * n_targets + n_basis**2 + 4 * n_targets)
         chunk_rows = get_chunk_n_rows(row_bytes, max_n_rows=n_rows)
-        marks = np.searchsorted(starts, np.arange(0, n_rows, chunk_rows), side="right") - 1
+        marks = (
+            np.searchsorted(starts, np.arange(0, n_rows, chunk_rows), side="right") - 1
+        )
         return np.unique(np.concatenate((marks, [len(starts) - 1])))
 
     def _fit_clusters(self, X, Y, starts):
@@ -459,7 +480,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         with ExitStack() as stack:
             parallel = None
             if effective_n_jobs(self.n_jobs) > 1 and len(chunk_starts) > 2:
-                parallel = stack.enter_context(Parallel(n_jobs=self.n_jobs, prefer="threads"))
+                parallel = stack.enter_context(
+                    Parallel(n_jobs=self.n_jobs, prefer="threads")
+                )
                 stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
             objective = BasisObjective(
                 X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
@@ -498,7 +521,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         self.coefficients_ = np.zeros((n_clusters, self.n_basis_), dtype=X.dtype)
         self.coefficients_[has_rows] = fitted_coef
         # Clusters known by their answer only borrow again from the current maps.
-        self._answer_neighbors = spread_rows(self._answer_neighbors, old_index, n_clusters)
+        self._answer_neighbors = spread_rows(
+            self._answer_neighbors, old_index, n_clusters
+        )
         self._answer_neighbors[has_rows] = 0
         for n_neighbors in np.unique(self._answer_neighbors[~has_rows]):
             cold = self._answer_neighbors == n_neighbors
@@ -542,7 +567,9 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         coefficients = spread_rows(self.coefficients_, old_index, n_clusters)
         coefficients[new_index] = weights @ self.coefficients_[fitted]
         self.coefficients_ = coefficients
-        self._answer_neighbors = spread_rows(self._answer_neighbors, old_index, n_clusters)
+        self._answer_neighbors = spread_rows(
+            self._answer_neighbors, old_index, n_clusters
+        )
         self._answer_neighbors[new_index] = n_neighbors
 
     def _predict_coefficient_rows(self, X, coef_rows):

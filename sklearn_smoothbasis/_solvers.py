@@ -1,9 +1,10 @@
-"""Array-level kernels of the smoothing-basis model: objective, coefficient step, solvers.
+"""Array kernels of the smoothing-basis model: objective, coefficient step, solvers.
 
-Notation (that of ``docs/tutorial.rst``): rows are sorted by cluster, ``starts[i]:starts[i+1]``
-are the rows of cluster ``i``; ``basis`` has shape ``(K, d, p)``, ``coef`` ``(N, K)``;
-cluster ``i`` predicts ``x @ (P + sum_k coef[i, k] * basis[k])`` where ``x @ P`` is the
-precomputed ``base`` (``None`` when there is no prior). The objective is
+Notation (that of ``docs/tutorial.rst``): rows are sorted by cluster,
+``starts[i]:starts[i+1]`` are the rows of cluster ``i``; ``basis`` has shape
+``(K, d, p)``, ``coef`` ``(N, K)``; cluster ``i`` predicts
+``x @ (P + sum_k coef[i, k] * basis[k])`` where ``x @ P`` is the precomputed ``base``
+(``None`` when there is no prior). The objective is
 
     J(basis, coef) = 1/N sum_i 1/n_i [ sum_{r in i} loss_r + s * ||W_i - P||_F^2 ]
 
@@ -49,7 +50,7 @@ def _batched_solve(A, b):
 
 
 def orthonormalize(basis, coef=None):
-    """Return an orthonormal basis of the same span, and coefficients giving the same maps.
+    """Return an orthonormal basis of the same span, and coefficients for the same maps.
 
     ``basis`` ``(K, d, p)`` is treated as K vectors of length ``d * p`` (Frobenius inner
     product). With ``basis = R^T Q`` (QR of its transpose, ``diag(R) > 0``),
@@ -73,7 +74,8 @@ def design(X, basis_matrix, n_basis):
 
 
 def basis_matrix(basis):
-    """``[basis_1 ... basis_K]`` as one ``d x (K p)`` matrix, for one matmul per pass."""
+    """``[basis_1 ... basis_K]`` as one ``d x (K p)`` matrix, for one matmul per "
+    "pass."""
     K, d, p = basis.shape
     return np.ascontiguousarray(basis.transpose(1, 0, 2)).reshape(d, K * p)
 
@@ -126,13 +128,18 @@ class _ChunkCoefficientProblem:
     def values(self, coef):
         """``f_i(coef_i)`` for every cluster of the chunk."""
         rows = self.loss.row_values(self.predict(coef), self.Y)
-        return self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(coef)
+        return self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(
+            coef
+        )
 
     def evaluate(self, coef):
-        """``f_i``, their gradients, and the predictions and row gradients behind them."""
+        """``f_i``, their gradients, and the predictions and row gradients behind "
+        "them."""
         pred = self.predict(coef)
         rows, row_grad = self.loss.row_values_and_gradients(pred, self.Y)
-        values = self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(coef)
+        values = self._cluster_mean(
+            rows.astype(np.float64, copy=False)
+        ) + self._penalty(coef)
         grad = self._cluster_mean(np.matmul(self.Z, row_grad[:, :, None])[:, :, 0])
         grad += 2 * self.shrink[:, None] * (coef @ self.gram)
         self._last = (coef, values, pred, row_grad)
@@ -150,7 +157,8 @@ class _ChunkCoefficientProblem:
         return _batched_solve(M + self.shrink[:, None, None] * self.gram, b)
 
     def newton(self, coef):
-        """Damped Gauss-Newton steps on the full (cosine) loss, batched over clusters."""
+        """Damped Gauss-Newton steps on the full (cosine) loss, batched over "
+        "clusters."""
         values, grad, pred, _ = self.evaluate(coef)
         # Below a few hundred ulps of f_i the predicted decrease is rounding noise.
         rtol = max(_NEWTON_RTOL, 100 * np.finfo(self.Z.dtype).eps)
@@ -160,7 +168,9 @@ class _ChunkCoefficientProblem:
             rows_h = isotropic[:, None, None] * self.ZZ - radial[:, None, None] * (
                 v[:, :, None] * v[:, None, :]
             )
-            hess = self._cluster_mean(rows_h) + 2 * self.shrink[:, None, None] * self.gram
+            hess = (
+                self._cluster_mean(rows_h) + 2 * self.shrink[:, None, None] * self.gram
+            )
             step = -_batched_solve(hess, grad)
             slope = np.einsum("ik,ik->i", grad, step)
             # Stop where the model's predicted decrease is negligible next to f_i
@@ -174,7 +184,11 @@ class _ChunkCoefficientProblem:
             for _ in range(_MAX_NEWTON_HALVINGS):
                 trial = coef + length[:, None].astype(coef.dtype) * step
                 trial_values = self.values(trial)
-                ok = active & ~accepted & (trial_values <= values + _ARMIJO * length * slope)
+                ok = (
+                    active
+                    & ~accepted
+                    & (trial_values <= values + _ARMIJO * length * slope)
+                )
                 coef = np.where(ok[:, None], trial, coef)
                 accepted |= ok
                 if accepted[active].all():
@@ -210,7 +224,8 @@ class _ChunkCoefficientProblem:
 
 def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_clusters,
                 solve, need_grad):
-    """One chunk of clusters: optional coefficient step, objective part, basis gradient."""
+    """One chunk of clusters: optional coefficient step, objective part, basis "
+    "gradient."""
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
     problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, alpha)
@@ -259,19 +274,25 @@ class BasisObjective:
         lam = loss.cosine_weight
         row_sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
         target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
-        inv_target = np.where(target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0)
+        inv_target = np.where(
+            target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0
+        )
         per_row = row_sq * (2 * (1 - lam) + 2 * lam * inv_target)
         self._curvature = cluster_means(per_row, starts)
 
     def lipschitz(self, coef):
-        """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` fixed."""
+        """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` "
+        "fixed."""
         coef = coef.astype(np.float64)
         data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
-        penalty = 2 * self.alpha * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
+        penalty = (
+            2 * self.alpha * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
+        )
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
 
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
-        """Return ``(J, coef, grad)``; with ``solve`` the coefficients are re-optimised."""
+        """Return ``(J, coef, grad)``; with ``solve`` the coefficients are "
+        "re-optimised."""
         K = basis.shape[0]
         flat = basis.reshape(K, -1)
         gram = flat @ flat.T
@@ -296,7 +317,9 @@ class BasisObjective:
         grad_mat = results[0][2]
         for r in results[1:]:
             grad_mat = grad_mat + r[2]
-        grad = np.ascontiguousarray(grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2))
+        grad = np.ascontiguousarray(
+            grad_mat.reshape(basis.shape[1], K, -1).transpose(1, 0, 2)
+        )
         if self.alpha > 0:
             penalty = (2 * self.alpha / self.n_clusters) * (
                 coef.T @ (coef / self.counts[:, None].astype(coef.dtype))
@@ -382,7 +405,9 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
                 curvature = (new_value - value - slope * length) / length / length
                 jump = -slope / (2 * curvature) if curvature > 0 else np.inf
                 longer_length = min(max(2 * length, jump), 1e3 * length)
-                longer = basis + np.asarray(longer_length, dtype=basis.dtype) * direction
+                longer = (
+                    basis + np.asarray(longer_length, dtype=basis.dtype) * direction
+                )
                 longer_value, longer_coef, longer_grad = objective(longer, new_coef)
                 if longer_value >= new_value:
                     break

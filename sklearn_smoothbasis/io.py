@@ -147,7 +147,9 @@ def _model_manifest_and_arrays(model, keep_rows):
         value = np.asarray(value)
         little_endian = value.dtype.newbyteorder("<")
         if little_endian.str not in _FLOAT_DTYPES:
-            raise ValueError(f"{attribute} has dtype {value.dtype}; expected float32 or float64.")
+            raise ValueError(
+                f"{attribute} has dtype {value.dtype}; expected float32 or float64."
+            )
         arrays[file_name] = np.ascontiguousarray(value, dtype=little_endian)
         array_entries[file_name] = _array_entry(arrays[file_name])
         for dimension, size in zip(shape, value.shape):
@@ -191,13 +193,17 @@ def _model_manifest_and_arrays(model, keep_rows):
         "params_not_stored": params_not_stored,
         "fitted": fitted,
         "attributes_not_stored": attributes_not_stored,
-        "feature_names": None if feature_names is None else [str(f) for f in feature_names],
+        "feature_names": None
+        if feature_names is None
+        else [str(f) for f in feature_names],
         "arrays": array_entries,
     }
     if keep_rows and hasattr(model, "_seen_X"):
         for file_name, attribute in (("rows_X", "_seen_X"), ("rows_Y", "_seen_Y")):
             value = np.asarray(getattr(model, attribute))
-            arrays[file_name] = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+            arrays[file_name] = np.ascontiguousarray(
+                value, dtype=value.dtype.newbyteorder("<")
+            )
             array_entries[file_name] = _array_entry(arrays[file_name])
         manifest["dimensions"]["n_rows"] = int(arrays["rows_X"].shape[0])
         neighbors = getattr(model, "_answer_neighbors", None)
@@ -217,7 +223,9 @@ def _write(path, manifest, arrays):
         archive.writestr(MANIFEST, text.encode("utf-8"))
         for file_name, array in arrays.items():
             with archive.open(f"{file_name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array, version=(1, 0), allow_pickle=False)
+                np.lib.format.write_array(
+                    member, array, version=(1, 0), allow_pickle=False
+                )
 
 
 def save(model, path, *, keep_rows=True):
@@ -250,7 +258,8 @@ def save(model, path, *, keep_rows=True):
     >>> import pathlib, tempfile
     >>> from sklearn_smoothbasis import MultiHeadRegressor
     >>> from sklearn_smoothbasis.io import load, save
-    >>> X, Y = [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
+    >>> X = [[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]
+    >>> Y = [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
     >>> model = MultiHeadRegressor().fit(X, Y, groups=["a", "a", "b"])
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.npz"
     >>> save(model, path)
@@ -290,7 +299,9 @@ class _Reader:
         except KeyError:
             self.fail(f"{member} is missing.")
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            self.fail(f"{member} cannot be read ({exc}); the file is corrupt or truncated.")
+            self.fail(
+                f"{member} cannot be read ({exc}); the file is corrupt or truncated."
+            )
 
     def manifest(self):
         text = self.read_member(MANIFEST)
@@ -312,7 +323,9 @@ class _Reader:
             ("fitted", dict), ("arrays", dict),
         ]:
             if not isinstance(manifest.get(key), kind):
-                self.fail(f"field {key!r} of {MANIFEST} is missing or not a {kind.__name__}.")
+                self.fail(
+                    f"field {key!r} of {MANIFEST} is missing or not a {kind.__name__}."
+                )
         if manifest["estimator"] not in _ESTIMATORS:
             self.fail(
                 f"unknown estimator {manifest['estimator']!r}; expected one of "
@@ -329,7 +342,8 @@ class _Reader:
             )
         if declared.get("shape") != list(expected_shape):
             self.fail(
-                f"array {file_name!r} is declared with shape {declared.get('shape')}; the "
+                f"array {file_name!r} is declared with shape {declared.get('shape')}; "
+                "the "
                 f"manifest's dimensions require {list(expected_shape)}."
             )
         data = self.read_member(f"{file_name}.npy")
@@ -347,7 +361,9 @@ class _Reader:
                 "numbers only, and it is refused without being read."
             )
         if fortran_order:
-            self.fail(f"{file_name}.npy is in Fortran order; arrays are stored in C order.")
+            self.fail(
+                f"{file_name}.npy is in Fortran order; arrays are stored in C order."
+            )
         if dtype.str != declared["dtype"] or list(shape) != declared["shape"]:
             self.fail(
                 f"{file_name}.npy has dtype {dtype.str} and shape {list(shape)}; "
@@ -357,7 +373,9 @@ class _Reader:
         try:
             array = np.load(stream, allow_pickle=False)
         except (ValueError, EOFError, OSError) as exc:
-            self.fail(f"{file_name}.npy cannot be read ({exc}); it is truncated or corrupt.")
+            self.fail(
+                f"{file_name}.npy cannot be read ({exc}); it is truncated or corrupt."
+            )
         if not np.isfinite(array).all():
             self.fail(f"array {file_name!r} holds NaN or infinite values.")
         return array
@@ -424,9 +442,13 @@ def _model_from_file(reader):
     if unknown_params:
         reader.fail(f"parameters unknown to {name}: {', '.join(unknown_params)}.")
     model = cls(**params)
-    if name == "SmoothingBasisRegressor" and "prior" in manifest.get("params_not_stored", []):
+    if name == "SmoothingBasisRegressor" and "prior" in manifest.get(
+        "params_not_stored", []
+    ):
         # An array prior was used as given: the fitted prior is that array.
-        model.prior = None if attributes["prior_"] is None else attributes["prior_"].copy()
+        model.prior = (
+            None if attributes["prior_"] is None else attributes["prior_"].copy()
+        )
     try:
         model._validate_params()
     except ValueError as exc:
@@ -442,8 +464,11 @@ def _model_from_file(reader):
     model._y_1d = manifest["targets_1d"]
     feature_names = manifest.get("feature_names")
     if feature_names is not None:
-        if (not isinstance(feature_names, list) or len(feature_names) != model.n_features_in_
-                or not all(isinstance(f, str) for f in feature_names)):
+        if (
+            not isinstance(feature_names, list)
+            or len(feature_names) != model.n_features_in_
+            or not all(isinstance(f, str) for f in feature_names)
+        ):
             reader.fail("feature_names must be a list of n_features strings.")
         model.feature_names_in_ = np.asarray(feature_names, dtype=object)
     for attribute, value in attributes.items():
@@ -465,26 +490,37 @@ def _read_rows(reader, manifest, model):
     rows, declared = manifest.get("rows"), manifest["arrays"]
     if rows is None:
         if set(_ROW_ARRAYS) & set(declared):
-            reader.fail("arrays rows_X and rows_Y need the 'rows' section of the manifest.")
+            reader.fail(
+                "arrays rows_X and rows_Y need the 'rows' section of the manifest."
+            )
         return
     if not isinstance(rows, dict):
         reader.fail("field 'rows' of manifest.json must be an object.")
     n_clusters = len(model.clusters_)
-    counts = _count_list(rows.get("per_cluster"), n_clusters, "rows.per_cluster", reader.fail)
+    counts = _count_list(
+        rows.get("per_cluster"), n_clusters, "rows.per_cluster", reader.fail
+    )
     n_rows = manifest["dimensions"].get("n_rows")
     if n_rows != int(counts.sum()):
-        reader.fail(f"rows.per_cluster adds up to {int(counts.sum())} rows but dimension "
-                    f"n_rows is {n_rows!r}.")
+        reader.fail(
+            f"rows.per_cluster adds up to {int(counts.sum())} rows but dimension "
+            f"n_rows is {n_rows!r}."
+        )
     seen = {}
     for file_name, shape in _ROW_ARRAYS.items():
         if file_name not in declared:
-            reader.fail(f"array {file_name!r}, required by the 'rows' section, is missing.")
+            reader.fail(
+                f"array {file_name!r}, required by the 'rows' section, is missing."
+            )
         seen[file_name] = reader.array(
             file_name, declared[file_name], [manifest["dimensions"][d] for d in shape]
         )
     if isinstance(model, SmoothingBasisRegressor):
         model._answer_neighbors = _count_list(
-            rows.get("answer_neighbors"), n_clusters, "rows.answer_neighbors", reader.fail
+            rows.get("answer_neighbors"),
+            n_clusters,
+            "rows.answer_neighbors",
+            reader.fail,
         )
     model._seen_X, model._seen_Y = seen["rows_X"], seen["rows_Y"]
     model._seen_starts = cluster_starts(counts)
@@ -573,13 +609,16 @@ class RetrievalBundle:
             value = list(value.tolist() if isinstance(value, np.ndarray) else value)
             if len(value) != n_answers:
                 raise ValueError(
-                    f"{field} has {len(value)} entries but there are {n_answers} answers."
+                    f"{field} has {len(value)} entries but there are {n_answers} "
+                    "answers."
                 )
             setattr(self, field, value)
         if self.texts is not None and not all(isinstance(t, str) for t in self.texts):
             raise TypeError("texts must be strings.")
         if self.encoder is not None and not isinstance(self.encoder, str):
-            raise TypeError(f"encoder must be a string; got {type(self.encoder).__name__}.")
+            raise TypeError(
+                f"encoder must be a string; got {type(self.encoder).__name__}."
+            )
 
     def retrieve(self, X, *, k=1, groups=None):
         """The ``k`` answers nearest each query's prediction: ``model.retrieve``."""
@@ -604,7 +643,9 @@ def save_bundle(bundle, path, *, keep_rows=True):
         the loaded bundle's model can grow (``add_clusters``, ``partial_fit``).
     """
     if not isinstance(bundle, RetrievalBundle):
-        raise TypeError(f"save_bundle needs a RetrievalBundle; got {type(bundle).__name__}.")
+        raise TypeError(
+            f"save_bundle needs a RetrievalBundle; got {type(bundle).__name__}."
+        )
     manifest, arrays = _model_manifest_and_arrays(bundle.model, keep_rows)
     answers = np.ascontiguousarray(
         bundle.answers, dtype=bundle.answers.dtype.newbyteorder("<")
@@ -662,10 +703,18 @@ def load_bundle(path):
                 "save_bundle, or smoothbasis fit --out)."
             )
         n_answers = manifest["dimensions"].get("n_answers")
-        if not isinstance(n_answers, int) or isinstance(n_answers, bool) or n_answers < 1:
-            reader.fail(f"dimension 'n_answers' must be a positive integer; got {n_answers!r}.")
+        if (
+            not isinstance(n_answers, int)
+            or isinstance(n_answers, bool)
+            or n_answers < 1
+        ):
+            reader.fail(
+                f"dimension 'n_answers' must be a positive integer; got {n_answers!r}."
+            )
         answers = reader.array(
-            _ANSWER_ARRAY, manifest["arrays"][_ANSWER_ARRAY], [n_answers, model.n_targets_]
+            _ANSWER_ARRAY,
+            manifest["arrays"][_ANSWER_ARRAY],
+            [n_answers, model.n_targets_],
         )
         labels = section.get("labels")
         if labels is not None:

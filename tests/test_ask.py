@@ -34,7 +34,8 @@ CLUSTERS = [
 
 
 class BagOfWords:
-    """Hashes each word to one of ``width`` dimensions (crc32: the same in every run)."""
+    """Hashes each word to one of ``width`` dimensions (crc32: the same in every "
+    "run)."""
 
     def __init__(self, width=16):
         self.width = width
@@ -64,7 +65,9 @@ def bundle_path(tmp_path, encoder, capsys):
         for cid, qs, a in CLUSTERS
     ))
     out = tmp_path / "faq.npz"
-    main(["fit", "--data", str(data), "--out", str(out), "--iterations", "3", "--quiet"])
+    main(
+        ["fit", "--data", str(data), "--out", str(out), "--iterations", "3", "--quiet"]
+    )
     return out
 
 
@@ -82,7 +85,9 @@ def _answers_printed(output):
 
 
 def test_fit_writes_a_bundle_with_labels_texts_and_encoder(bundle_path, capsys):
-    assert "saved retrieval bundle of SmoothingBasisRegressor" in capsys.readouterr().out
+    assert (
+        "saved retrieval bundle of SmoothingBasisRegressor" in capsys.readouterr().out
+    )
     bundle = load_bundle(bundle_path)
     assert bundle.labels == [cid for cid, _, _ in CLUSTERS]
     assert bundle.texts == [a for _, _, a in CLUSTERS]
@@ -107,9 +112,13 @@ def test_ask_prints_the_top_k_of_retrieve(bundle_path, encoder, capsys):
     assert all(p[2] == "Steep it for three minutes." for p in tea)
 
 
-def test_ask_reads_questions_from_standard_input(bundle_path, encoder, capsys, monkeypatch):
+def test_ask_reads_questions_from_standard_input(
+    bundle_path, encoder, capsys, monkeypatch
+):
     capsys.readouterr()
-    monkeypatch.setattr(sys, "stdin", io.StringIO("how do I brew tea\n\n  boil an egg  \n"))
+    monkeypatch.setattr(
+        sys, "stdin", io.StringIO("how do I brew tea\n\n  boil an egg  \n")
+    )
     main(["ask", "--model", str(bundle_path), "--k", "1"])
     captured = capsys.readouterr()
     printed = _answers_printed(captured.out)
@@ -118,13 +127,23 @@ def test_ask_reads_questions_from_standard_input(bundle_path, encoder, capsys, m
     assert "embedding 2 question(s) with all-MiniLM-L6-v2" in captured.err
 
 
-def test_ask_with_embeddings_needs_no_encoder(bundle_path, tmp_path, capsys, monkeypatch):
+def test_ask_with_embeddings_needs_no_encoder(
+    bundle_path, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
     bundle = load_bundle(bundle_path)
     queries = embed_texts(BagOfWords(), ["tea brewing time", "bread did not rise"])
     np.save(tmp_path / "queries.npy", queries)
     capsys.readouterr()
-    main(["ask", "--model", str(bundle_path), "--embeddings", str(tmp_path / "queries.npy")])
+    main(
+        [
+            "ask",
+            "--model",
+            str(bundle_path),
+            "--embeddings",
+            str(tmp_path / "queries.npy"),
+        ]
+    )
     printed = _answers_printed(capsys.readouterr().out)
     assert list(printed) == ["query 1", "query 2"]
     expected = bundle.retrieve(queries, k=3)
@@ -136,7 +155,9 @@ def test_ask_with_embeddings_needs_no_encoder(bundle_path, tmp_path, capsys, mon
 def _error(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
-    message = exc.value.code if isinstance(exc.value.code, str) else capsys.readouterr().err
+    message = (
+        exc.value.code if isinstance(exc.value.code, str) else capsys.readouterr().err
+    )
     return message, exc.value.code
 
 
@@ -158,7 +179,9 @@ def test_ask_errors_are_one_line(bundle_path, tmp_path, capsys, monkeypatch):
         assert expected in message and "\n" not in message.strip()
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
     message, _ = _error(["ask", "--model", model, "--quiet"], capsys)
-    assert message == "error: no questions: pass them as arguments, or one per line on standard input"
+    expected = ("error: no questions: pass them as arguments, or one per line on "
+                "standard input")
+    assert message == expected
 
 
 def test_ask_without_the_embed_extra(bundle_path, capsys, monkeypatch):
@@ -176,7 +199,9 @@ def test_ask_without_the_embed_extra(bundle_path, capsys, monkeypatch):
 def test_ask_with_an_encoder_of_another_width(bundle_path, capsys, monkeypatch):
     monkeypatch.setattr(_loaders, "_load_default_encoder", lambda: BagOfWords(width=8))
     message, _ = _error(["ask", "--model", str(bundle_path), "--quiet", "tea"], capsys)
-    assert message.startswith("error: all-MiniLM-L6-v2 embeds in 8 dimensions but the model")
+    assert message.startswith(
+        "error: all-MiniLM-L6-v2 embeds in 8 dimensions but the model"
+    )
 
 
 def test_ask_rejects_what_is_not_a_bundle(bundle_path, tmp_path, capsys):
@@ -189,8 +214,13 @@ def test_ask_rejects_what_is_not_a_bundle(bundle_path, tmp_path, capsys):
     pickled.write_bytes(pickle.dumps(SharedProjectionRegressor()))
     message, _ = _error(["ask", "--model", str(pickled), "tea"], capsys)
     assert "is not a model file" in message
-    message, code = _error(["ask", "--model", str(bundle_path), "--k", "9", "tea"], capsys)
-    assert code == 2 and "expected at most the number of answers in the bundle (5)" in message
+    message, code = _error(
+        ["ask", "--model", str(bundle_path), "--k", "9", "tea"], capsys
+    )
+    assert (
+        code == 2
+        and "expected at most the number of answers in the bundle (5)" in message
+    )
 
 
 def test_bundle_of_embedded_data_names_no_encoder(tmp_path, capsys):
@@ -242,9 +272,23 @@ def test_add_errors_are_one_line(bundle_path, tmp_path, capsys):
     save_bundle(bundle, lean, keep_rows=False)
     message, _ = _error(["add", "--model", str(lean), "--label", "x", "--answer", "y",
                          "--quiet"], capsys)
-    assert message.startswith(f"error: cannot add to {lean}: add_clusters needs the rows")
+    assert message.startswith(
+        f"error: cannot add to {lean}: add_clusters needs the rows"
+    )
     assert "\n" not in message
     before = bundle_path.read_bytes()
-    message, _ = _error(["add", "--model", str(bundle_path), "--label", "x",
-                         "--answer", "y", "--out", str(tmp_path / "no" / "b.npz")], capsys)
+    message, _ = _error(
+        [
+            "add",
+            "--model",
+            str(bundle_path),
+            "--label",
+            "x",
+            "--answer",
+            "y",
+            "--out",
+            str(tmp_path / "no" / "b.npz"),
+        ],
+        capsys,
+    )
     assert "does not exist" in message and bundle_path.read_bytes() == before

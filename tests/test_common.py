@@ -1,7 +1,10 @@
 """scikit-learn's common checks for every estimator of the package."""
 
 import pytest
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from sklearn_smoothbasis import (
     IndependentProjectionRegressor,

@@ -114,7 +114,9 @@ def test_the_shared_prior_follows_all_rows_at_its_fitted_strength():
 def test_priors_not_learned_from_rows_are_kept(prior):
     X, Y, groups = _data()
     first = groups < 9
-    given = np.random.RandomState(0).standard_normal((6, 6)) if prior == "array" else prior
+    given = (
+        np.random.RandomState(0).standard_normal((6, 6)) if prior == "array" else prior
+    )
     model = _model(prior=given).fit(X[first], Y[first], groups[first])
     before = None if model.prior_ is None else model.prior_.copy()
     model.partial_fit(X[~first], Y[~first], groups[~first])
@@ -229,7 +231,9 @@ def test_add_clusters_borrows_the_neighbours_coefficients():
     answers = model.target_means_[[3, 7]] + 0.01
     model.add_clusters([20, 21], answers, n_neighbors=3)
     weights = answer_neighbour_weights(answers, model.target_means_[:12], 3)
-    np.testing.assert_allclose(model.coefficients_[12:], weights @ model.coefficients_[:12])
+    np.testing.assert_allclose(
+        model.coefficients_[12:], weights @ model.coefficients_[:12]
+    )
     assert np.count_nonzero(weights, axis=1).tolist() == [3, 3]
     assert weights[0].argmax() == 3 and weights[1].argmax() == 7
     # questions and answers share a space here: the centroid is the answer
@@ -287,7 +291,9 @@ def test_cold_clusters_follow_the_basis_until_they_have_rows():
     model.partial_fit(X[groups == 9], Y[groups == 9], groups[groups == 9])
     has_rows = np.arange(11) < 10
     weights = answer_neighbour_weights(Y[:1], model.target_means_[has_rows], 2)
-    np.testing.assert_allclose(model.coefficients_[10], (weights @ model.coefficients_[has_rows])[0])
+    np.testing.assert_allclose(
+        model.coefficients_[10], (weights @ model.coefficients_[has_rows])[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -344,7 +350,9 @@ def test_baselines_partial_fit_equals_fit_on_all_rows(estimator):
     for name in (BASELINES[estimator], "clusters_", "centroids_"):
         np.testing.assert_allclose(getattr(model, name), getattr(fitted, name),
                                    rtol=1e-8, atol=1e-12, err_msg=name)
-    np.testing.assert_allclose(model.predict(X), fitted.predict(X), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(
+        model.predict(X), fitted.predict(X), rtol=1e-8, atol=1e-12
+    )
 
 
 def test_baselines_add_clusters():
@@ -369,7 +377,9 @@ def test_baselines_add_clusters():
     X, Y, groups = _data(n_targets=4)
     with pytest.raises(ValueError, match="MultiHeadRegressor has no map"):
         MultiHeadRegressor().fit(X, Y, groups).add_clusters([20], Y[:1])
-    independent = IndependentProjectionRegressor().fit(X, Y, groups).add_clusters([20], Y[:1])
+    independent = (
+        IndependentProjectionRegressor().fit(X, Y, groups).add_clusters([20], Y[:1])
+    )
     centroid = independent.centroids_[-1]
     own_map = independent.maps_[-1]
     np.testing.assert_allclose(centroid @ own_map @ own_map.T, Y[0] @ own_map.T,

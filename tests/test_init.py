@@ -1,4 +1,5 @@
-"""Initial bases: the exact and the randomized top directions of the per-cluster maps."""
+"""Initial bases: the exact and the randomized top directions of the per-cluster "
+"maps."""
 
 import numpy as np
 from scipy.linalg import subspace_angles
@@ -10,7 +11,12 @@ from sklearn_smoothbasis.datasets import make_multicluster_regression
 
 def _factors(seed=0):
     X, Y, groups = make_multicluster_regression(
-        n_clusters=30, n_basis=3, n_features=6, n_targets=7, noise=0.01, random_state=seed
+        n_clusters=30,
+        n_basis=3,
+        n_features=6,
+        n_targets=7,
+        noise=0.01,
+        random_state=seed,
     )
     starts = cluster_starts(np.bincount(groups))
     return X, cluster_ridge_factors(X, Y, starts, np.full(30, 1e-3)), starts, Y
@@ -19,7 +25,9 @@ def _factors(seed=0):
 def test_exact_directions_are_the_top_singular_vectors():
     X, B, starts, _ = _factors()
     basis = _init.top_map_directions(X, B, starts, 3, random_state=0)
-    maps = np.stack([(X[a:b].T @ B[a:b]).ravel() for a, b in zip(starts[:-1], starts[1:])])
+    maps = np.stack(
+        [(X[a:b].T @ B[a:b]).ravel() for a, b in zip(starts[:-1], starts[1:])]
+    )
     top = np.linalg.svd(maps, full_matrices=False)[2][:3]
     assert np.degrees(subspace_angles(basis.reshape(3, -1).T, top.T).max()) < 1e-4
 

@@ -30,8 +30,14 @@ ESTIMATORS = [
 
 @pytest.fixture(scope="module")
 def data():
-    return make_multicluster_regression(n_clusters=10, n_basis=2, n_features=6, n_targets=6,
-                                        rows_per_cluster=6, random_state=0)
+    return make_multicluster_regression(
+        n_clusters=10,
+        n_basis=2,
+        n_features=6,
+        n_targets=6,
+        rows_per_cluster=6,
+        random_state=0,
+    )
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -46,13 +52,16 @@ def test_round_trips(estimator, data, tmp_path):
     sio = pytest.importorskip("skops.io")
     dumped = sio.dumps(model)
     untrusted = sio.get_untrusted_types(data=dumped)
-    # skops trusts scikit-learn and numpy, not us: the user trusts our classes explicitly.
+    # skops trusts scikit-learn and numpy, not us: the user trusts our classes
+    # explicitly.
     assert any(name.endswith("." + type(model).__name__) for name in untrusted)
     assert all(name.startswith("sklearn_smoothbasis.") for name in untrusted)
     with pytest.raises(Exception, match="[Uu]ntrusted"):
         sio.loads(dumped)
     loaded = sio.loads(dumped, trusted=untrusted)
-    assert np.array_equal(loaded.predict(X, groups=groups), model.predict(X, groups=groups))
+    assert np.array_equal(
+        loaded.predict(X, groups=groups), model.predict(X, groups=groups)
+    )
 
 
 def test_grid_search_on_the_dask_backend(data):
@@ -62,12 +71,22 @@ def test_grid_search_on_the_dask_backend(data):
     grid = {"alpha": [0.1, 1.0], "routing_temperature": [0.05, 0.5]}
     search = GridSearchCV(SmoothingBasisRegressor(max_iter=5, random_state=0), grid,
                           cv=ClusterStratifiedKFold(3), n_jobs=2)
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None), joblib.parallel_config(backend="dask"):
-        with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+    with (
+        distributed.Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+        ),
+        joblib.parallel_config(backend="dask"),
+    ):
+        with (
+            sklearn.config_context(enable_metadata_routing=True),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X, Y, groups=groups)
-    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+    with (
+        sklearn.config_context(enable_metadata_routing=True),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", ConvergenceWarning)
         local = sklearn.base.clone(search).set_params(n_jobs=1).fit(X, Y, groups=groups)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"],
@@ -81,12 +100,17 @@ def test_estimator_n_jobs_inside_the_dask_backend(data):
     X, Y, groups = data
     params = dict(max_iter=5, random_state=0)
     reference = SmoothingBasisRegressor(**params).fit(X, Y, groups=groups)
-    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2,
-                            dashboard_address=None), joblib.parallel_config(backend="dask"):
+    with (
+        distributed.Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+        ),
+        joblib.parallel_config(backend="dask"),
+    ):
         with sklearn.config_context(working_memory=0.005):  # several chunks
             model = SmoothingBasisRegressor(n_jobs=2, **params).fit(X, Y, groups=groups)
             fitted = IndependentProjectionRegressor(n_jobs=2).fit(X, Y, groups=groups)
     np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-6)
     np.testing.assert_allclose(
-        fitted.predict(X), IndependentProjectionRegressor().fit(X, Y, groups=groups).predict(X)
+        fitted.predict(X),
+        IndependentProjectionRegressor().fit(X, Y, groups=groups).predict(X),
     )

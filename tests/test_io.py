@@ -1,4 +1,5 @@
-"""Model files: round trips, prediction from docs/format.rst alone, and every refusal."""
+"""Model files: round trips, prediction from docs/format.rst alone, and every "
+"refusal."""
 
 import io
 import json
@@ -117,7 +118,9 @@ def test_prediction_from_the_format_page_matches_predict(name, dtype, data, tmp_
     for queries, query_groups in [(X_new, None), (X_new, groups), (X, list(labels))]:
         expected = model.predict(queries.astype(dtype), groups=query_groups)
         got = _predict_from_format_page(path, queries.astype(dtype), query_groups)
-        np.testing.assert_allclose(got, expected, atol=1e-6 if dtype == np.float64 else 1e-4)
+        np.testing.assert_allclose(
+            got, expected, atol=1e-6 if dtype == np.float64 else 1e-4
+        )
 
 
 def test_prediction_from_the_format_page_with_1d_targets(data, tmp_path):
@@ -172,7 +175,9 @@ def test_cluster_labels_keep_their_type(groups, data, tmp_path):
     loaded = load(tmp_path / "model.npz")
     assert loaded.clusters_.dtype == model.clusters_.dtype
     np.testing.assert_array_equal(loaded.clusters_, model.clusters_)
-    np.testing.assert_array_equal(loaded.predict(X, groups=groups), model.predict(X, groups=groups))
+    np.testing.assert_array_equal(
+        loaded.predict(X, groups=groups), model.predict(X, groups=groups)
+    )
 
 
 def test_feature_names_and_array_prior_are_kept(data, tmp_path):
@@ -220,7 +225,9 @@ def test_bundle_round_trip(data, tmp_path):
     got = loaded.retrieve(X_new, k=3)
     np.testing.assert_array_equal(got.indices, expected.indices)
     # load reads the model part of a bundle.
-    np.testing.assert_array_equal(load(tmp_path / "faq.npz").predict(X_new), model.predict(X_new))
+    np.testing.assert_array_equal(
+        load(tmp_path / "faq.npz").predict(X_new), model.predict(X_new)
+    )
 
 
 @pytest.mark.parametrize("name", ["smoothing", "independent", "shared", "multihead"])
@@ -262,11 +269,15 @@ def test_keep_rows_false_stores_what_prediction_needs_only(data, tmp_path):
 def test_bundle_rejects_inconsistent_parts(data):
     X, Y, _labels, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
-    with pytest.raises(ValueError, match="answers has 4 columns but the model predicts 5"):
+    with pytest.raises(
+        ValueError, match="answers has 4 columns but the model predicts 5"
+    ):
         RetrievalBundle(model, Y[:, :4])
     with pytest.raises(ValueError, match="texts has 2 entries but there are 3 answers"):
         RetrievalBundle(model, Y[:3], texts=["a", "b"])
-    with pytest.raises(ValueError, match="labels has 4 entries but there are 3 answers"):
+    with pytest.raises(
+        ValueError, match="labels has 4 entries but there are 3 answers"
+    ):
         RetrievalBundle(model, Y[:3], labels=[1, 2, 3, 4])
     with pytest.raises(NotFittedError):
         RetrievalBundle(SharedProjectionRegressor(), Y)
@@ -285,8 +296,12 @@ def test_save_rejects_what_it_cannot_write(data, tmp_path):
         save(model, tmp_path / "missing" / "model.npz")
     with pytest.raises(ValueError, match="is a folder, not a file name"):
         save(model, tmp_path)
-    dates = np.array(["2024-01-01"] * 10 + ["2024-01-02"] * (len(X) - 10), dtype="M8[D]")
-    with pytest.raises(ValueError, match="Cluster labels of dtype datetime64.*cannot be stored"):
+    dates = np.array(
+        ["2024-01-01"] * 10 + ["2024-01-02"] * (len(X) - 10), dtype="M8[D]"
+    )
+    with pytest.raises(
+        ValueError, match="Cluster labels of dtype datetime64.*cannot be stored"
+    ):
         save(MultiHeadRegressor().fit(X, Y, groups=dates), tmp_path / "model.npz")
 
 
@@ -361,11 +376,15 @@ def test_a_pickled_object_array_is_refused_unread(saved):
 
     _rewrite(saved, manifest=declare,
              members={"coefficients.npy": _npy_bytes(payload, allow_pickle=True)})
-    with pytest.raises(ValueError, match="array 'coefficients' must be declared with dtype"):
+    with pytest.raises(
+        ValueError, match="array 'coefficients' must be declared with dtype"
+    ):
         load(saved)
     # Declared as floats, the member still holds objects: refused from its header.
     _rewrite(saved, manifest=lambda m: m["arrays"]["coefficients"].update(dtype="<f8"))
-    with pytest.raises(ValueError, match="coefficients.npy holds Python objects .a pickle."):
+    with pytest.raises(
+        ValueError, match="coefficients.npy holds Python objects .a pickle."
+    ):
         load(saved)
     assert not _RunsCodeWhenUnpickled.ran
 
@@ -374,7 +393,9 @@ def test_truncated_and_corrupt_files(saved, tmp_path):
     data = saved.read_bytes()
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="not a readable ZIP archive.*truncated or corrupt"):
+    with pytest.raises(
+        ValueError, match="not a readable ZIP archive.*truncated or corrupt"
+    ):
         load(truncated)
     # Flip one byte inside the basis data: the ZIP checksum catches it.
     corrupt = tmp_path / "corrupt.npz"
@@ -382,7 +403,9 @@ def test_truncated_and_corrupt_files(saved, tmp_path):
         info = archive.getinfo("basis.npy")
     at = info.header_offset + 30 + len(info.filename) + len(info.extra) + 200
     corrupt.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
-    with pytest.raises(ValueError, match="basis.npy cannot be read .*corrupt or truncated"):
+    with pytest.raises(
+        ValueError, match="basis.npy cannot be read .*corrupt or truncated"
+    ):
         load(corrupt)
     text = tmp_path / "model.txt"
     text.write_text("not a model")
@@ -403,26 +426,67 @@ def _set(key, value):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (_set("format_version", 2), "format version 2; this version .* reads format version 1"),
-        (_set("format", "other"), "does not declare format 'sklearn-smoothbasis-model'"),
+        (
+            _set("format_version", 2),
+            "format version 2; this version .* reads format version 1",
+        ),
+        (
+            _set("format", "other"),
+            "does not declare format 'sklearn-smoothbasis-model'",
+        ),
         (_set("estimator", "Ridge"), "unknown estimator 'Ridge'"),
-        (_set("clusters", "a,b"), "field 'clusters' of manifest.json is missing or not a list"),
+        (
+            _set("clusters", "a,b"),
+            "field 'clusters' of manifest.json is missing or not a list",
+        ),
         (lambda m: m.pop("params"), "field 'params' of manifest.json is missing"),
-        (lambda m: m["clusters"].reverse(), "cluster labels must be sorted and distinct"),
-        (lambda m: m["clusters"].pop(), "8 cluster labels but dimension n_clusters is 9"),
-        (lambda m: m["dimensions"].update(n_basis=0), "dimension 'n_basis' must be a positive"),
-        (lambda m: m["dimensions"].pop("n_basis"), "dimension 'n_basis' of array 'basis' is missing"),
-        (lambda m: m["arrays"]["basis"].update(shape=[1, 2, 3]),
-         r"array 'basis' is declared with shape \[1, 2, 3\]; the manifest's dimensions require"),
-        (lambda m: m["arrays"]["coefficients"].update(dtype="<f4"),
-         r"coefficients.npy has dtype <f8 and shape \[9, 3\]; manifest.json declares <f4"),
+        (
+            lambda m: m["clusters"].reverse(),
+            "cluster labels must be sorted and distinct",
+        ),
+        (
+            lambda m: m["clusters"].pop(),
+            "8 cluster labels but dimension n_clusters is 9",
+        ),
+        (
+            lambda m: m["dimensions"].update(n_basis=0),
+            "dimension 'n_basis' must be a positive",
+        ),
+        (
+            lambda m: m["dimensions"].pop("n_basis"),
+            "dimension 'n_basis' of array 'basis' is missing",
+        ),
+        (
+            lambda m: m["arrays"]["basis"].update(shape=[1, 2, 3]),
+            r"array 'basis' is declared with shape \[1, 2, 3\]; the manifest's "
+            r"dimensions require",
+        ),
+        (
+            lambda m: m["arrays"]["coefficients"].update(dtype="<f4"),
+            r"coefficients.npy has dtype <f8 and shape \[9, 3\]; manifest.json "
+            r"declares <f4",
+        ),
         (lambda m: m["params"].update(routing="sideways"), "invalid parameters"),
-        (lambda m: m["params"].update(colour="red"), "parameters unknown to SmoothingBasisRegressor: colour"),
-        (lambda m: m["fitted"].update({"__class__": 1}), "fitted attribute name '__class__' is not allowed"),
-        (lambda m: m["rows"]["per_cluster"].pop(), "rows.per_cluster must be a list of 9 non-negative"),
-        (lambda m: m["rows"]["per_cluster"].__setitem__(0, 100),
-         "rows.per_cluster adds up to .* rows but dimension n_rows is"),
-        (lambda m: m["rows"].update(answer_neighbors=None), "rows.answer_neighbors must be a list"),
+        (
+            lambda m: m["params"].update(colour="red"),
+            "parameters unknown to SmoothingBasisRegressor: colour",
+        ),
+        (
+            lambda m: m["fitted"].update({"__class__": 1}),
+            "fitted attribute name '__class__' is not allowed",
+        ),
+        (
+            lambda m: m["rows"]["per_cluster"].pop(),
+            "rows.per_cluster must be a list of 9 non-negative",
+        ),
+        (
+            lambda m: m["rows"]["per_cluster"].__setitem__(0, 100),
+            "rows.per_cluster adds up to .* rows but dimension n_rows is",
+        ),
+        (
+            lambda m: m["rows"].update(answer_neighbors=None),
+            "rows.answer_neighbors must be a list",
+        ),
         (lambda m: m.pop("rows"), "arrays rows_X and rows_Y need the 'rows' section"),
     ],
 )
@@ -440,19 +504,40 @@ _NAN_COEFFICIENTS[0, 0] = np.nan
     "rewrite, message",
     [
         ({"drop": ["coefficients.npy"]}, "coefficients.npy is missing"),
-        ({"manifest": lambda m: m["arrays"].pop("coefficients"), "drop": ["coefficients.npy"]},
-         "array 'coefficients', required by SmoothingBasisRegressor, is missing"),
-        ({"members": {"extra.npy": _npy_bytes(np.zeros(3))}},
-         "members not declared in manifest.json: extra.npy"),
+        (
+            {
+                "manifest": lambda m: m["arrays"].pop("coefficients"),
+                "drop": ["coefficients.npy"],
+            },
+            "array 'coefficients', required by SmoothingBasisRegressor, is missing",
+        ),
+        (
+            {"members": {"extra.npy": _npy_bytes(np.zeros(3))}},
+            "members not declared in manifest.json: extra.npy",
+        ),
         ({"drop": ["manifest.json"]}, "manifest.json is missing"),
-        ({"members": {"manifest.json": b"{not json"}}, "manifest.json is not valid JSON"),
-        ({"members": {"coefficients.npy": _npy_bytes(_NAN_COEFFICIENTS)}},
-         "array 'coefficients' holds NaN or infinite values"),
-        ({"members": {"coefficients.npy": b"plain bytes, no array"}},
-         "coefficients.npy is not a .npy array"),
+        (
+            {"members": {"manifest.json": b"{not json"}},
+            "manifest.json is not valid JSON",
+        ),
+        (
+            {"members": {"coefficients.npy": _npy_bytes(_NAN_COEFFICIENTS)}},
+            "array 'coefficients' holds NaN or infinite values",
+        ),
+        (
+            {"members": {"coefficients.npy": b"plain bytes, no array"}},
+            "coefficients.npy is not a .npy array",
+        ),
     ],
-    ids=["member-missing", "array-undeclared", "extra-member", "no-manifest", "bad-json",
-         "nan", "not-npy"],
+    ids=[
+        "member-missing",
+        "array-undeclared",
+        "extra-member",
+        "no-manifest",
+        "bad-json",
+        "nan",
+        "not-npy",
+    ],
 )
 def test_missing_undeclared_and_bad_members_are_refused(saved, rewrite, message):
     _rewrite(saved, **rewrite)
@@ -461,5 +546,7 @@ def test_missing_undeclared_and_bad_members_are_refused(saved, rewrite, message)
 
 
 def test_load_bundle_needs_answers(saved):
-    with pytest.raises(ValueError, match="a model without answers, not a retrieval bundle"):
+    with pytest.raises(
+        ValueError, match="a model without answers, not a retrieval bundle"
+    ):
         load_bundle(saved)

@@ -168,7 +168,9 @@ def test_embedded_clusters_accepts_dataset_folder_and_other_answer_dims(tmp_path
 def test_embedded_clusters_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="No such embeddings file"):
         load_embedded_clusters(tmp_path / "nope.npz")
-    with pytest.raises(FileNotFoundError, match="directory with no embeddings.npz in it"):
+    with pytest.raises(
+        FileNotFoundError, match="directory with no embeddings.npz in it"
+    ):
         load_embedded_clusters(tmp_path)
 
 
@@ -347,9 +349,20 @@ def test_jsonl_clusters_with_several_answers(tmp_path):
     # embedding is the normalised mean of its distinct texts' embeddings.
     records = [
         {"cluster_id": "tea", "questions": ["brew tea how"], "answers": ["Steep."]},
-        {"cluster_id": "coffee", "questions": ["grind size", "espresso grind"],
-         "answers": ["Fine for espresso.", "Coarse for press.", "Fine for espresso."]},
-        {"cluster_id": "cocoa", "questions": ["hot cocoa"], "answer": "Milk and cocoa."},
+        {
+            "cluster_id": "coffee",
+            "questions": ["grind size", "espresso grind"],
+            "answers": [
+                "Fine for espresso.",
+                "Coarse for press.",
+                "Fine for espresso.",
+            ],
+        },
+        {
+            "cluster_id": "cocoa",
+            "questions": ["hot cocoa"],
+            "answer": "Milk and cocoa.",
+        },
     ]
     path = _write_jsonl(tmp_path / "faq.jsonl", records)
     data = load_jsonl_clusters(path, model=HashEncoder())
@@ -371,12 +384,17 @@ def test_jsonl_clusters_with_several_answers(tmp_path):
 def test_jsonl_clusters_rejects_answers_that_cancel_out(tmp_path):
     class Opposite:
         def encode(self, texts):
-            return np.array([[-1.0, 0.0] if "minus" in t else [1.0, 0.0] for t in texts])
+            return np.array(
+                [[-1.0, 0.0] if "minus" in t else [1.0, 0.0] for t in texts]
+            )
 
     path = _write_jsonl(tmp_path / "faq.jsonl", [
         {"cluster_id": "x", "questions": ["q"], "answers": ["plus", "minus"]}])
-    with pytest.raises(ValueError, match=r"answer texts of cluster 'x' embed to directions "
-                                         r"that cancel out"):
+    with pytest.raises(
+        ValueError,
+        match=r"answer texts of cluster 'x' embed to directions "
+        r"that cancel out",
+    ):
         load_jsonl_clusters(path, model=Opposite())
 
 
@@ -420,7 +438,8 @@ JSONL_CASES = {
     ),
     "answer and answers": (
         [{"questions": ["q"], "answer": "a", "answers": ["a"]}],
-        r"line 1: give either 'answer' \(one text\) or 'answers' \(a list of texts\), not both",
+        r"line 1: give either 'answer' \(one text\) or 'answers' \(a list of texts\), "
+        r"not both",
     ),
     "answers empty": (
         [{"questions": ["q"], "answers": []}],
@@ -484,7 +503,9 @@ def test_jsonl_clusters_missing_file(tmp_path):
 
 def test_jsonl_clusters_names_a_folder_as_a_folder(tmp_path):
     (tmp_path / "x.jsonl").mkdir()
-    with pytest.raises(IsADirectoryError, match=r"x.jsonl is a folder, not a JSONL file"):
+    with pytest.raises(
+        IsADirectoryError, match=r"x.jsonl is a folder, not a JSONL file"
+    ):
         load_jsonl_clusters(tmp_path / "x.jsonl", model=HashEncoder())
 
 

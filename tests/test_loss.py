@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from scipy.optimize import approx_fprime
 
 from sklearn_smoothbasis._loss import ClusterLoss, ContrastiveLoss
 from sklearn_smoothbasis._solvers import (
@@ -26,9 +25,9 @@ def _numerical_gradient(f, x, eps=1e-6):
     for j in range(x.size):
         step = np.zeros_like(flat)
         step[j] = eps
-        grad[j] = (f((flat + step).reshape(x.shape)) - f((flat - step).reshape(x.shape))) / (
-            2 * eps
-        )
+        grad[j] = (
+            f((flat + step).reshape(x.shape)) - f((flat - step).reshape(x.shape))
+        ) / (2 * eps)
     return grad.reshape(x.shape)
 
 
@@ -52,7 +51,9 @@ def test_row_loss_gradient(cosine_weight, seed):
     loss = ClusterLoss(cosine_weight)
     value, grad = loss.value_and_gradient(Y_pred, Y, weights)
     assert value == pytest.approx(np.dot(loss.row_values(Y_pred, Y), weights))
-    numerical = _numerical_gradient(lambda P: loss.value_and_gradient(P, Y, weights)[0], Y_pred)
+    numerical = _numerical_gradient(
+        lambda P: loss.value_and_gradient(P, Y, weights)[0], Y_pred
+    )
     np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
 
 
@@ -105,7 +106,9 @@ def test_objective_matches_definition(cosine_weight, alpha, seed):
         correction = np.einsum("k,kdp->dp", coef[i], basis)
         pred = base[rows] + X[rows] @ correction
         rows_loss = loss.row_values(pred, Y[rows])
-        expected.append((rows_loss.sum() + alpha * np.sum(correction**2)) / len(rows_loss))
+        expected.append(
+            (rows_loss.sum() + alpha * np.sum(correction**2)) / len(rows_loss)
+        )
     assert value == pytest.approx(np.mean(expected), rel=1e-12)
 
 
@@ -118,7 +121,11 @@ def test_contrastive_loss_gradient(temperature, seed):
     own = rng.randint(0, 3, size=6)
     loss = ContrastiveLoss(temperature)
     value, grad = loss.value_and_gradient(Y_pred, targets, own)
-    cosines = (Y_pred / np.linalg.norm(Y_pred, axis=1, keepdims=True)) @ targets.T / temperature
+    cosines = (
+        (Y_pred / np.linalg.norm(Y_pred, axis=1, keepdims=True))
+        @ targets.T
+        / temperature
+    )
     expected = np.mean(np.log(np.exp(cosines).sum(axis=1)) - cosines[np.arange(6), own])
     assert value == pytest.approx(expected)
     numerical = _numerical_gradient(
@@ -129,6 +136,8 @@ def test_contrastive_loss_gradient(temperature, seed):
 
 def test_contrastive_loss_of_a_zero_prediction_is_finite():
     targets = np.eye(3)
-    value, grad = ContrastiveLoss(0.1).value_and_gradient(np.zeros((1, 3)), targets, np.array([1]))
+    value, grad = ContrastiveLoss(0.1).value_and_gradient(
+        np.zeros((1, 3)), targets, np.array([1])
+    )
     assert value == pytest.approx(np.log(3))  # every cosine is 0: uniform softmax
     np.testing.assert_array_equal(grad, 0.0)

@@ -3,15 +3,13 @@
 import numpy as np
 import pytest
 import sklearn
-
-from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegressor
 from sklearn.exceptions import ConvergenceWarning
 
 import sklearn_smoothbasis._prior as prior_module
 import sklearn_smoothbasis._smoothing_basis as smoothing_basis_module
+from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegressor
 from sklearn_smoothbasis._linalg import linear_map
 from sklearn_smoothbasis._loss import ContrastiveLoss
-from sklearn_smoothbasis._ranking import target_indices
 from sklearn_smoothbasis._prior import (
     CONTRASTIVE_TEMPERATURE,
     FALLBACK_PRIOR_ALPHA,
@@ -20,6 +18,7 @@ from sklearn_smoothbasis._prior import (
     ridge_loo_predictions,
     select_prior_alpha,
 )
+from sklearn_smoothbasis._ranking import target_indices
 from sklearn_smoothbasis.metrics import mean_reciprocal_rank
 
 
@@ -121,7 +120,9 @@ def test_many_distinct_targets_are_ranked_against_a_bounded_subset(monkeypatch):
 
 
 @pytest.mark.parametrize("random_state", [0, 1, 2])
-def test_contrastive_map_lowers_its_loss_and_ranks_training_targets_higher(random_state):
+def test_contrastive_map_lowers_its_loss_and_ranks_training_targets_higher(
+    random_state,
+):
     # What it guarantees on any data; that it also helps held-out questions is a
     # property of real embeddings, measured in benchmarks/retrieval.py.
     X, Y, _, _ = _paraphrased_answers("rotated", random_state=random_state)
@@ -135,7 +136,9 @@ def test_contrastive_map_lowers_its_loss_and_ranks_training_targets_higher(rando
     before = loss.value_and_gradient(X @ ridge, unit_targets, own)[0]
     after = loss.value_and_gradient(X @ refined, unit_targets, own)[0]
     assert after < 0.5 * before
-    assert mean_reciprocal_rank(Y, X @ refined) > mean_reciprocal_rank(Y, X @ ridge) + 0.05
+    assert (
+        mean_reciprocal_rank(Y, X @ refined) > mean_reciprocal_rank(Y, X @ ridge) + 0.05
+    )
 
 
 def test_contrastive_map_keeps_dtype_and_needs_two_targets():
@@ -162,7 +165,9 @@ def test_contrastive_map_reports_unfinished_optimisation():
 @pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
 def test_estimator_default_contrastive_prior():
     X, Y, groups, _ = _paraphrased_answers("rotated")
-    shared = SmoothingBasisRegressor(prior="shared", max_iter=5).fit(X, Y, groups=groups)
+    shared = SmoothingBasisRegressor(prior="shared", max_iter=5).fit(
+        X, Y, groups=groups
+    )
     model = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
     assert model.prior_alpha_ == shared.prior_alpha_
     assert model.prior_n_iter_ > 0 and shared.prior_n_iter_ is None
@@ -178,7 +183,9 @@ def test_estimator_warns_when_contrastive_prior_is_unfinished(monkeypatch):
         lambda X, Y, anchor: contrastive_map(X, Y, anchor, max_iter=1),
     )
     with pytest.warns(ConvergenceWarning, match="contrastive prior"):
-        SmoothingBasisRegressor(prior="contrastive", max_iter=5).fit(X, Y, groups=groups)
+        SmoothingBasisRegressor(prior="contrastive", max_iter=5).fit(
+            X, Y, groups=groups
+        )
 
 
 def test_contrastive_map_does_not_depend_on_working_memory():
@@ -199,7 +206,8 @@ def test_bounded_candidates_keep_the_scored_rows_targets(monkeypatch):
     candidates = prior_module._bounded_candidates(Y, scored)
     assert len(candidates) <= 4 + len(scored)
     assert target_indices(Y[scored], candidates).min() >= 0  # all present
-    assert len(prior_module._bounded_candidates(Y[:9], scored[:1])) == 3  # under the cap
+    # under the cap
+    assert len(prior_module._bounded_candidates(Y[:9], scored[:1])) == 3
 
 
 def test_contrastive_map_with_bounded_rows_and_candidates(monkeypatch):
@@ -271,11 +279,18 @@ def test_auto_recorded_scores_are_the_held_out_criterion(rows):
                 for row in fold:
                     similarity = _unit(targets) @ (X[row] @ fold_map)
                     own = similarity[np.flatnonzero((targets == Y[row]).all(axis=1))[0]]
-                    reciprocal_ranks[name, left_out, row] = 1 / np.sum(similarity >= own)
+                    reciprocal_ranks[name, left_out, row] = 1 / np.sum(
+                        similarity >= own
+                    )
     weight = np.log(rows / (rows - 1)) / np.log((rows - 1) / (rows - 2))
     expected = {
-        name: np.mean([(1 + weight) * reciprocal_ranks[name, 1, row]
-                       - weight * reciprocal_ranks[name, 2, row] for row in range(len(X))])
+        name: np.mean(
+            [
+                (1 + weight) * reciprocal_ranks[name, 1, row]
+                - weight * reciprocal_ranks[name, 2, row]
+                for row in range(len(X))
+            ]
+        )
         for name in ("identity", "shared", "contrastive")
     }
     assert model.prior_scores_ == pytest.approx(expected, abs=1e-6)
@@ -292,7 +307,9 @@ def test_auto_uses_the_chosen_candidates_map():
     X, Y, groups, _ = _paraphrased_answers("rotated")
     auto = SmoothingBasisRegressor(prior="auto", max_iter=5, random_state=0)
     auto.fit(X, Y, groups=groups)
-    fixed = SmoothingBasisRegressor(prior=auto.prior_choice_, max_iter=5, random_state=0)
+    fixed = SmoothingBasisRegressor(
+        prior=auto.prior_choice_, max_iter=5, random_state=0
+    )
     fixed.fit(X, Y, groups=groups)
     np.testing.assert_allclose(auto.prior_, fixed.prior_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(auto.predict(X), fixed.predict(X), rtol=1e-5, atol=1e-7)
@@ -328,7 +345,8 @@ def test_auto_refines_where_paraphrases_carry_the_signal(random_state):
 
 def test_auto_without_square_maps_or_paraphrases():
     X, Y, groups, starts = _paraphrased_answers("rotated")
-    selected = prior_module.select_prior(X, Y[:, :5], starts)  # answers in another space
+    # answers in another space
+    selected = prior_module.select_prior(X, Y[:, :5], starts)
     assert set(selected.scores) == {"shared", "contrastive"}
     singletons = np.arange(0, len(X), 3)  # one row per cluster: nothing to hold out
     model = SmoothingBasisRegressor(prior="auto", n_basis=2, max_iter=5, tol=0)

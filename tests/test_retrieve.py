@@ -28,7 +28,11 @@ IDS = [type(e).__name__ for e in ESTIMATORS]
 @pytest.fixture(scope="module")
 def data():
     X, Y, groups = make_multicluster_regression(
-        n_clusters=12, n_features=6, n_targets=5, rows_per_cluster=(2, 4), random_state=0
+        n_clusters=12,
+        n_features=6,
+        n_targets=5,
+        rows_per_cluster=(2, 4),
+        random_state=0,
     )
     answers, answer_index = np.unique(Y.round(12), axis=0, return_inverse=True)
     return X, Y, groups, answers, answer_index.ravel()
@@ -97,7 +101,9 @@ def test_top_k_with_many_ties_is_the_stable_sort(seed, k):
     rng = np.random.RandomState(seed)
     # Few distinct directions, so most rows have ties across the k-th place.
     directions = np.eye(3)[rng.randint(3, size=20)] * rng.uniform(1, 3, size=(20, 1))
-    queries = np.eye(3)[rng.randint(3, size=30)] + 0.5 * np.eye(3)[rng.randint(3, size=30)]
+    queries = (
+        np.eye(3)[rng.randint(3, size=30)] + 0.5 * np.eye(3)[rng.randint(3, size=30)]
+    )
     answers_unit = directions / np.linalg.norm(directions, axis=1, keepdims=True)
     indices, similarities = top_k_cosine(queries, answers_unit, k)
     expected, expected_sims = _brute_force(queries, directions, k)
@@ -140,7 +146,10 @@ def test_metrics_reject_a_mismatched_retrieve_result(data):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"k": 0}, r"k must be an integer between 1 and the number of answers \(3\); got 0"),
+        (
+            {"k": 0},
+            r"k must be an integer between 1 and the number of answers \(3\); got 0",
+        ),
         ({"k": 4}, r"between 1 and the number of answers \(3\); got 4"),
         ({"k": 1.0}, "got 1.0"),
         ({"k": True}, "got True"),
@@ -157,7 +166,9 @@ def test_retrieve_rejects_bad_arguments(kwargs, message, data):
 def test_retrieve_rejects_bad_answers(data):
     X, Y, _groups, answers, _ = data
     model = SharedProjectionRegressor().fit(X, Y)
-    with pytest.raises(ValueError, match="answers has 4 columns but the model predicts 5"):
+    with pytest.raises(
+        ValueError, match="answers has 4 columns but the model predicts 5"
+    ):
         model.retrieve(X, answers[:, :4])
     with pytest.raises(ValueError, match="Expected 2D array"):
         model.retrieve(X, answers[0])

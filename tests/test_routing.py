@@ -1,4 +1,5 @@
-"""Routing of queries with an unknown cluster: whitening by the within-cluster covariance."""
+"""Routing of queries with an unknown cluster: whitening by the within-cluster "
+"covariance."""
 
 import numpy as np
 import pytest
@@ -64,9 +65,13 @@ def test_transform_whitens_the_shrunk_within_cluster_covariance(shrinkage, dtype
     X, _, groups, _, _ = _paraphrase_clusters()
     X_sorted, centroids, starts = _sorted_by_cluster(X.astype(dtype), groups)
     transform, used = within_cluster_whitening(X_sorted, centroids, starts, shrinkage)
-    residuals = (X_sorted - np.repeat(centroids, np.diff(starts), axis=0)).astype(np.float64)
+    residuals = (X_sorted - np.repeat(centroids, np.diff(starts), axis=0)).astype(
+        np.float64
+    )
     if shrinkage == "auto":
-        assert used == pytest.approx(ledoit_wolf_shrinkage(residuals, assume_centered=True))
+        assert used == pytest.approx(
+            ledoit_wolf_shrinkage(residuals, assume_centered=True)
+        )
     else:
         assert used == shrinkage
     scatter = residuals.T @ residuals / (len(X) - len(centroids))
@@ -79,7 +84,9 @@ def test_transform_whitens_the_shrunk_within_cluster_covariance(shrinkage, dtype
 
 def test_soft_routing_uses_the_whitened_cosine():
     X, Y, groups, _, _ = _paraphrase_clusters()
-    model = MultiHeadRegressor(routing_temperature=0.2, routing_shrinkage=0.3).fit(X, Y, groups)
+    model = MultiHeadRegressor(routing_temperature=0.2, routing_shrinkage=0.3).fit(
+        X, Y, groups
+    )
     # Recompute L from its definition, independently of the package's eigh route.
     residuals = X - model.centroids_[groups]
     scatter = residuals.T @ residuals / (len(X) - 20)
@@ -116,8 +123,12 @@ def test_every_routed_estimator_whitens_the_same_way():
     ]
     for model in fitted[1:]:
         assert model.routing_shrinkage_ == fitted[0].routing_shrinkage_
-        np.testing.assert_allclose(model.routing_transform_, fitted[0].routing_transform_)
-        np.testing.assert_allclose(model.routing_centroids_, fitted[0].routing_centroids_)
+        np.testing.assert_allclose(
+            model.routing_transform_, fitted[0].routing_transform_
+        )
+        np.testing.assert_allclose(
+            model.routing_centroids_, fitted[0].routing_centroids_
+        )
 
 
 def test_shared_map_does_not_route():

@@ -29,7 +29,9 @@ def _relative_error(Y_pred, Y):
 
 
 def _small(random_state=0, **kw):
-    params = dict(n_clusters=12, n_basis=2, n_features=6, n_targets=5, random_state=random_state)
+    params = dict(
+        n_clusters=12, n_basis=2, n_features=6, n_targets=5, random_state=random_state
+    )
     params.update(kw)
     return make_multicluster_regression(**params)
 
@@ -45,7 +47,9 @@ def _maps(model):
 
 def test_planted_truth_recovery(planted):
     X, Y, groups, truth, X_test, Y_test, groups_test = planted
-    model = SmoothingBasisRegressor(n_basis=4, random_state=0, **PLAIN).fit(X, Y, groups)
+    model = SmoothingBasisRegressor(n_basis=4, random_state=0, **PLAIN).fit(
+        X, Y, groups
+    )
     error = _relative_error(model.predict(X_test, groups=groups_test), Y_test)
     learned = model.basis_.reshape(4, -1).T
     angle = np.degrees(subspace_angles(learned, truth.basis.reshape(4, -1).T).max())
@@ -71,7 +75,8 @@ def test_one_cluster_matches_shared_ridge():
     np.testing.assert_allclose(_maps(model)[0], shared.coef_, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # loss -> 0
+# loss -> 0
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_as_many_basis_maps_as_clusters_fits_like_independent_maps():
     X, Y, groups = _small(n_clusters=6, rows_per_cluster=4, noise=0.5)
     model = SmoothingBasisRegressor(n_basis=6, **PLAIN).fit(X, Y, groups)
@@ -103,7 +108,9 @@ def test_solvers_reach_the_same_objective():
     common = dict(n_basis=2, cosine_weight=0.3, alpha=0.01, tol=1e-10, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        lbfgs = SmoothingBasisRegressor(solver="lbfgs", max_iter=500, **common).fit(X, Y, groups)
+        lbfgs = SmoothingBasisRegressor(solver="lbfgs", max_iter=500, **common).fit(
+            X, Y, groups
+        )
         gd = SmoothingBasisRegressor(solver="gd", lr=4.0, max_iter=3000, **common).fit(
             X, Y, groups
         )
@@ -126,18 +133,22 @@ def test_basis_is_orthonormal_and_auto_size():
 
 def test_convergence_warning():
     X, Y, groups = _small()
-    with pytest.warns(ConvergenceWarning, match=r"did not converge in max_iter=1 iterations"):
+    with pytest.warns(
+        ConvergenceWarning, match=r"did not converge in max_iter=1 iterations"
+    ):
         SmoothingBasisRegressor(max_iter=1).fit(X, Y, groups)
 
 
 @pytest.mark.parametrize("init", ["svd", "gradient"])
 def test_init_survives_vanishing_maps_and_gradients(init):
-    """Targets that the prior already fits exactly leave nothing for the init to find."""
+    """Targets that the prior already fits exactly leave nothing for the init to "
+    "find."""
     rng = np.random.RandomState(0)
     X = rng.standard_normal((20, 4))
     groups = np.repeat(np.arange(5), 4)
-    model = SmoothingBasisRegressor(n_basis=3, init=init, prior="identity", cosine_weight=0.0,
-                                    random_state=0).fit(X, X.copy(), groups)
+    model = SmoothingBasisRegressor(
+        n_basis=3, init=init, prior="identity", cosine_weight=0.0, random_state=0
+    ).fit(X, X.copy(), groups)
     flat = model.basis_.reshape(3, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(3), atol=1e-10)
     np.testing.assert_allclose(model.predict(X, groups=groups), X, atol=1e-8)
@@ -169,7 +180,9 @@ def test_square_shared_prior_is_shrunk_toward_the_identity():
 def test_large_shrinkage_returns_the_prior():
     X, Y, groups = _small(n_targets=6)
     model = SmoothingBasisRegressor(alpha=1e8).fit(X, Y, groups)
-    np.testing.assert_allclose(model.predict(X, groups=groups), X @ model.prior_, atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(X, groups=groups), X @ model.prior_, atol=1e-5
+    )
     identity = SmoothingBasisRegressor(prior="identity", alpha=1e8).fit(X, Y, groups)
     np.testing.assert_allclose(identity.predict(X, groups=groups), X, atol=1e-5)
 
@@ -212,7 +225,9 @@ def test_string_cluster_labels():
     model = SmoothingBasisRegressor(random_state=0).fit(X, Y, names)
     numeric = SmoothingBasisRegressor(random_state=0).fit(X, Y, groups)
     assert model.clusters_[0] == "faq-00"
-    np.testing.assert_allclose(model.predict(X, groups=names), numeric.predict(X, groups=groups))
+    np.testing.assert_allclose(
+        model.predict(X, groups=names), numeric.predict(X, groups=groups)
+    )
 
 
 # -- scikit-learn integration --------------------------------------------------------
@@ -220,7 +235,12 @@ def test_string_cluster_labels():
 
 def test_grid_search_over_model_and_baselines_with_routed_groups():
     X, Y, groups = make_multicluster_regression(
-        n_clusters=8, n_basis=2, n_features=6, n_targets=6, rows_per_cluster=6, noise=0.2,
+        n_clusters=8,
+        n_basis=2,
+        n_features=6,
+        n_targets=6,
+        rows_per_cluster=6,
+        noise=0.2,
         random_state=0,
     )
     pipe = Pipeline([("model", SmoothingBasisRegressor())])
@@ -234,10 +254,15 @@ def test_grid_search_over_model_and_baselines_with_routed_groups():
         {"model": [IndependentProjectionRegressor(alpha=1e-3),
                    SharedProjectionRegressor(), MultiHeadRegressor()]},
     ]
-    with sklearn.config_context(enable_metadata_routing=True), warnings.catch_warnings():
+    with (
+        sklearn.config_context(enable_metadata_routing=True),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("error", NoGroupsWarning)  # groups must reach every fit
         warnings.simplefilter("ignore", ConvergenceWarning)
-        search = GridSearchCV(pipe, grid, cv=ClusterStratifiedKFold(3)).fit(X, Y, groups=groups)
+        search = GridSearchCV(pipe, grid, cv=ClusterStratifiedKFold(3)).fit(
+            X, Y, groups=groups
+        )
     scores = search.cv_results_["mean_test_score"]
     assert np.all(np.isfinite(scores))
     assert len(np.unique(np.round(scores, 8))) > len(scores) // 2
@@ -253,7 +278,8 @@ def test_fit_without_groups_warns_how_to_pass_them():
     assert len(model.clusters_) == 1
     with warnings.catch_warnings():
         warnings.simplefilter("error", NoGroupsWarning)
-        SharedProjectionRegressor().fit(X, Y)  # groups are meaningless there: no warning
+        # groups are meaningless there: no warning
+        SharedProjectionRegressor().fit(X, Y)
 
 
 def test_pickle_round_trip():
@@ -261,7 +287,9 @@ def test_pickle_round_trip():
     model = SmoothingBasisRegressor(random_state=0).fit(X, Y, groups)
     clone = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(clone.predict(X), model.predict(X))
-    np.testing.assert_array_equal(clone.predict(X, groups=groups), model.predict(X, groups=groups))
+    np.testing.assert_array_equal(
+        clone.predict(X, groups=groups), model.predict(X, groups=groups)
+    )
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -283,7 +311,14 @@ def test_same_random_state_same_model(init):
 def test_float32_stays_float32(estimator):
     X, Y, groups = _small()
     estimator.fit(X.astype(np.float32), Y.astype(np.float32), groups)
-    for name in ("basis_", "coefficients_", "centroids_", "maps_", "coef_", "target_means_"):
+    for name in (
+        "basis_",
+        "coefficients_",
+        "centroids_",
+        "maps_",
+        "coef_",
+        "target_means_",
+    ):
         if hasattr(estimator, name):
             assert getattr(estimator, name).dtype == np.float32, name
     assert estimator.predict(X.astype(np.float32)).dtype == np.float32
@@ -294,7 +329,9 @@ def test_float32_and_float64_agree():
     X, Y, groups = _small(noise=0.05)
     params = dict(n_basis=2, random_state=0, tol=1e-8, max_iter=300)
     m64 = SmoothingBasisRegressor(**params).fit(X, Y, groups)
-    m32 = SmoothingBasisRegressor(**params).fit(X.astype(np.float32), Y.astype(np.float32), groups)
+    m32 = SmoothingBasisRegressor(**params).fit(
+        X.astype(np.float32), Y.astype(np.float32), groups
+    )
     np.testing.assert_allclose(m32.predict(X.astype(np.float32), groups=groups),
                                m64.predict(X, groups=groups), rtol=2e-2, atol=2e-2)
 
@@ -315,9 +352,13 @@ def test_results_do_not_depend_on_n_jobs_or_chunking():
         n_chunks = len(SmoothingBasisRegressor()._chunk_starts(starts, 3, 8, 8)) - 1
     assert n_chunks > 3
     np.testing.assert_allclose(chunked.basis_, reference.basis_, atol=1e-6)
-    np.testing.assert_allclose(chunked.coefficients_, reference.coefficients_, atol=1e-6)
+    np.testing.assert_allclose(
+        chunked.coefficients_, reference.coefficients_, atol=1e-6
+    )
     np.testing.assert_allclose(parallel.basis_, chunked.basis_, atol=1e-10)
-    np.testing.assert_allclose(parallel.coefficients_, chunked.coefficients_, atol=1e-10)
+    np.testing.assert_allclose(
+        parallel.coefficients_, chunked.coefficients_, atol=1e-10
+    )
 
 
 def test_one_dimensional_target():
@@ -346,7 +387,9 @@ def test_mismatched_lengths_are_rejected():
     X, Y, groups = _small()
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         SmoothingBasisRegressor().fit(X, Y[:-1], groups)
-    with pytest.raises(ValueError, match=r"X has \d+ rows but groups passed to fit has"):
+    with pytest.raises(
+        ValueError, match=r"X has \d+ rows but groups passed to fit has"
+    ):
         SmoothingBasisRegressor().fit(X, Y, groups[:-1])
     model = SmoothingBasisRegressor().fit(X, Y, groups)
     with pytest.raises(ValueError, match=r"groups passed to predict has"):
@@ -359,7 +402,9 @@ def test_mismatched_lengths_are_rejected():
 
 def test_identity_prior_needs_square_maps():
     X, Y, groups = _small(n_targets=3)
-    with pytest.raises(ValueError, match="prior='identity' needs as many features as targets"):
+    with pytest.raises(
+        ValueError, match="prior='identity' needs as many features as targets"
+    ):
         SmoothingBasisRegressor(prior="identity").fit(X, Y, groups)
     with pytest.raises(ValueError, match="prior must have shape"):
         SmoothingBasisRegressor(prior=np.eye(6)).fit(X, Y, groups)
@@ -374,8 +419,10 @@ def test_too_many_basis_maps_is_rejected():
 def test_predict_with_other_number_of_features_is_rejected():
     X, Y, groups = _small()
     model = SmoothingBasisRegressor().fit(X, Y, groups)
-    with pytest.raises(ValueError, match="X has 5 features, but SmoothingBasisRegressor is "
-                                         "expecting 6 features"):
+    with pytest.raises(
+        ValueError,
+        match="X has 5 features, but SmoothingBasisRegressor is expecting 6 features",
+    ):
         model.predict(X[:, :5])
 
 

@@ -313,7 +313,9 @@ def _make_bunch(
     if return_X_y:
         return X, Y, groups
     if answer_texts is not None:  # a cluster's one text as itself, several as a list
-        answer_texts = [texts[0] if len(texts) == 1 else texts for texts in answer_texts]
+        answer_texts = [
+            texts[0] if len(texts) == 1 else texts for texts in answer_texts
+        ]
     return Bunch(
         X=X,
         Y=Y,
@@ -897,7 +899,9 @@ def load_jsonl_clusters(path, *, model=None, batch_size=64, return_X_y=False):
     X = _embed_texts(model, texts["questions"], batch_size, source)
     per_cluster = texts["answer_texts"]
     answers = _mean_directions(
-        _embed_texts(model, [t for cluster in per_cluster for t in cluster], batch_size, source),
+        _embed_texts(
+            model, [t for cluster in per_cluster for t in cluster], batch_size, source
+        ),
         np.array([len(cluster) for cluster in per_cluster]),
         texts["cluster_ids"],
         source,

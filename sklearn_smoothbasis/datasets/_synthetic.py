@@ -35,10 +35,11 @@ def make_multicluster_regression(
     r"""Clusters whose maps are combinations of a planted basis.
 
     Draws ``n_basis`` random (semi-)orthogonal matrices :math:`G_k`, as the proposal's
-    validation plan does (``random_orthogonal_matrix(d)``), coefficients :math:`C_{ik}` (standard normal, each zeroed with probability
-    ``sparsity``, at least one kept per cluster), inputs :math:`x_r` standard normal
-    and targets :math:`y_r = x_r \sum_k C_{g(r)k} G_k + \varepsilon_r` with
-    :math:`\varepsilon` Gaussian of standard deviation ``noise``.
+    validation plan does (``random_orthogonal_matrix(d)``), coefficients :math:`C_{ik}`
+    (standard normal, each zeroed with probability ``sparsity``, at least one kept per
+    cluster), inputs :math:`x_r` standard normal and targets :math:`y_r = x_r \sum_k
+    C_{g(r)k} G_k + \varepsilon_r` with :math:`\varepsilon` Gaussian of standard
+    deviation ``noise``.
 
     Parameters
     ----------
@@ -85,7 +86,8 @@ def make_multicluster_regression(
         low, high = rows_per_cluster
         if not 1 <= low <= high:
             raise ValueError(
-                f"rows_per_cluster=(low, high) needs 1 <= low <= high; got {rows_per_cluster}."
+                "rows_per_cluster=(low, high) needs 1 <= low <= high; got "
+                f"{rows_per_cluster}."
             )
         counts = rng.randint(low, high + 1, size=n_clusters)
     else:
