@@ -6,7 +6,7 @@ and for rows that are a softmax mixture of clusters).
 """
 
 import warnings
-from abc import abstractmethod
+from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
@@ -92,13 +92,24 @@ def _merge_labels(clusters, labels, caller):
         ) from None
 
 
-class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
-    """Base class: per-cluster regressors with query routing.
+class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class for per-cluster regressors with query routing.
+
+    Warning: This class should not be used directly. Use derived classes instead.
+
+    ``fit`` validates the data, sorts the rows by cluster and calls the subclass's
+    ``_fit_clusters``; ``predict`` assigns each row to its cluster, routes the rows
+    whose cluster is unknown, and calls ``_predict_hard`` / ``_predict_soft``.
 
     Fitted attributes set here: ``clusters_``, ``centroids_``, ``n_features_in_``,
     ``n_targets_``, ``n_samples_seen_`` (and ``feature_names_in_`` when X has feature
     names); estimators that route also get ``routing_transform_``,
     ``routing_shrinkage_`` and ``routing_centroids_`` (see :mod:`._routing`).
+
+    A subclass whose prediction does not depend on the cluster (one map for all
+    rows) sets the class attribute ``_uses_clusters = False``: its ``fit`` accepts
+    ``groups=None`` without a warning and fits no routing, and its ``predict``
+    ignores ``groups``.
 
     Growing (:meth:`partial_fit`, :meth:`add_clusters`): the rows seen so far are kept,
     sorted by cluster (``_seen_X``, ``_seen_Y``, row offsets ``_seen_starts``), because
@@ -112,7 +123,6 @@ class ClusterRegressorMixin(RegressorMixin, BaseEstimator):
     __metadata_request__score = {"groups": True}
 
     _parameter_constraints: dict = {}
-    # Estimators whose prediction depends on the cluster set these two to True.
     _uses_clusters = True
 
     _routing_constraints = {

@@ -8,7 +8,8 @@ from joblib import Parallel, delayed
 from sklearn.utils import gen_even_slices
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import ClusterRegressorMixin
+from ._base import _BaseClusterRegressor
+from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 from ._growing import fill_cluster_means, spread_rows
 from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 
@@ -32,7 +33,7 @@ def _check_square(method, n_features, n_targets):
         )
 
 
-class SharedProjectionRegressor(ClusterRegressorMixin):
+class SharedProjectionRegressor(_BaseClusterRegressor):
     """One linear map ``W`` shared by all clusters (the underfitting baseline).
 
     ``groups`` is accepted by ``fit``, ``predict`` and ``score`` (so that the estimator
@@ -120,8 +121,8 @@ class SharedProjectionRegressor(ClusterRegressorMixin):
     _predict_soft = _predict_hard
 
 
-class IndependentProjectionRegressor(ClusterRegressorMixin):
-    """One linear map per cluster, each fitted on its own rows (the overfit baseline).
+class IndependentProjectionRegressor(_BaseClusterRegressor):
+    """One linear map per cluster, each fitted on its own rows (the overfitting baseline).
 
     Parameters
     ----------
@@ -195,7 +196,7 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
     _parameter_constraints = {
         "method": [StrOptions({"ridge", "pinv", "procrustes"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        **ClusterRegressorMixin._routing_constraints,
+        **_BaseClusterRegressor._routing_constraints,
         "n_jobs": [Integral, None],
     }
 
@@ -267,7 +268,7 @@ class IndependentProjectionRegressor(ClusterRegressorMixin):
         return Y_pred
 
 
-class MultiHeadRegressor(ClusterRegressorMixin):
+class MultiHeadRegressor(_BaseClusterRegressor):
     """The multi-head router: a softmax-weighted mean of the clusters' mean targets.
 
     There is no map: a row predicts ``sum_i w_i mean(Y_i)`` with
@@ -332,7 +333,7 @@ class MultiHeadRegressor(ClusterRegressorMixin):
     (5, 16)
     """
 
-    _parameter_constraints = {**ClusterRegressorMixin._routing_constraints}
+    _parameter_constraints = {**_BaseClusterRegressor._routing_constraints}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,13 +13,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
-from ._base import ClusterRegressorMixin
-from ._growing import (
-    answer_neighbour_weights,
-    fill_cluster_means,
-    non_empty_starts,
-    spread_rows,
-)
+from ._base import _BaseClusterRegressor
+from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors, unit_rows
 from ._loss import ClusterLoss
@@ -53,7 +48,7 @@ def _resolve_solver(solver):
     return "lbfgs" if solver == "auto" else solver
 
 
-class SmoothingBasisRegressor(ClusterRegressorMixin):
+class SmoothingBasisRegressor(_BaseClusterRegressor):
     r"""Per-cluster linear maps written as a prior plus a combination of a shared basis.
 
     Each cluster :math:`i` maps a row :math:`x` to :math:`x W_i` with
@@ -322,7 +317,7 @@ class SmoothingBasisRegressor(ClusterRegressorMixin):
         ],
         "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        **ClusterRegressorMixin._routing_constraints,
+        **_BaseClusterRegressor._routing_constraints,
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

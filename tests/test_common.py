@@ -12,6 +12,7 @@ from sklearn_smoothbasis import (
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
 )
+from sklearn_smoothbasis._base import _BaseClusterRegressor
 
 # Fast constructor settings for the checks, one place for all estimators.
 FAST_ESTIMATORS = [
@@ -40,3 +41,8 @@ def test_sklearn_compatible_estimator(estimator, check):
 @pytest.mark.parametrize("estimator", FAST_ESTIMATORS, ids=lambda e: type(e).__name__)
 def test_param_validation(estimator):
     check_param_validation(type(estimator).__name__, estimator)
+
+
+def test_the_base_class_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        _BaseClusterRegressor()
