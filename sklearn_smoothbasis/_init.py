@@ -1,7 +1,8 @@
 """Initial bases: top singular directions of per-cluster maps, or random.
 
 Every per-cluster map used here has the factored form ``M_i = X_i^T B_i`` (``B_i`` has
-one row per row of cluster ``i``): ridge solutions and loss gradients both do. The best
+one row per row of cluster ``i``), as ridge solutions do
+(:func:`~sklearn_smoothbasis._linalg.cluster_ridge_factors`). The best
 rank-K basis in Frobenius norm (Eckart-Young) is spanned by the top right singular
 vectors of the ``N x (d p)`` matrix whose rows are ``vec(M_i)``; it is computed from the
 factors without forming the ``N`` maps: exactly through an ``N x N`` Gram matrix when
@@ -45,7 +46,7 @@ def top_map_directions(X, B, starts, n_components, random_state):
     """Top right singular vectors of the stacked maps ``vec(X_i^T B_i)``.
 
     Returns an orthonormal basis of shape ``(n_components, d, p)``. Directions with a
-    negligible singular value (for instance vanishing gradients) are replaced by
+    negligible singular value (for instance vanishing maps) are replaced by
     random directions orthogonal to the others, so the result always has full rank.
     """
     n_clusters = len(starts) - 1

@@ -1,9 +1,11 @@
 """The losses and their derivatives, in one place.
 
-:class:`ClusterLoss`, the per-row data loss (MSE + cosine) of the model: every solver,
-the initialisations and the tests use it. :class:`ContrastiveLoss`, the retrieval loss
-of the contrastive prior (:func:`~sklearn_smoothbasis._prior.contrastive_map`). Nothing
-else in the package writes a loss or its gradient again.
+:class:`ClusterLoss`, the per-row data loss (MSE + cosine) of the model, its
+gradient, curvature model and curvature scale: the solvers (:mod:`._solvers`) and the
+tests use it. :class:`ContrastiveLoss`, the retrieval loss of the contrastive prior
+(:func:`~sklearn_smoothbasis._prior.contrastive_map`). Nothing else in the package
+writes a data loss or its derivatives; the ridge penalties on the parameters are added
+where the parameters are solved for (:mod:`._solvers`, :mod:`._prior`).
 """
 
 import numpy as np
@@ -14,23 +16,23 @@ _TINY_NORM = 1e-12
 
 
 class ClusterLoss:
-    r"""Weighted sum over rows of a convex mix of squared error and cosine distance.
+    r"""Per-row loss: a convex mix of squared error and cosine distance.
 
-    For predictions :math:`\hat y_r`, targets :math:`y_r` and row weights :math:`w_r`
+    For a prediction :math:`\hat y_r` and its target :math:`y_r`
 
     .. math::
 
-        \ell(\hat Y) = \sum_r w_r \Big[(1 - \lambda)\,\lVert \hat y_r - y_r \rVert^2
-                        + \lambda\,\big(1 - \cos(\hat y_r, y_r)\big)\Big]
+        \ell_r(\hat y_r) = (1 - \lambda)\,\lVert \hat y_r - y_r \rVert^2
+                        + \lambda\,\big(1 - \cos(\hat y_r, y_r)\big)
 
     with :math:`\lambda` = ``cosine_weight``. Its gradient with respect to
     :math:`\hat y_r` is
 
     .. math::
 
-        w_r \Big[2 (1 - \lambda)(\hat y_r - y_r)
+        2 (1 - \lambda)(\hat y_r - y_r)
               - \lambda \Big(\frac{y_r}{\lVert \hat y_r\rVert \lVert y_r\rVert}
-              - \cos(\hat y_r, y_r) \frac{\hat y_r}{\lVert \hat y_r\rVert^2}\Big)\Big].
+              - \cos(\hat y_r, y_r) \frac{\hat y_r}{\lVert \hat y_r\rVert^2}\Big).
 
     Because :math:`1 - \cos(u, y) = \tfrac12 \lVert u/\lVert u\rVert - y/\lVert y\rVert
     \rVert^2`, the Gauss-Newton curvature of the cosine term along a direction
@@ -38,9 +40,10 @@ class ClusterLoss:
     :math:`\lVert \hat y_r\rVert^2` (:math:`\hat u` the unit prediction); it is positive
     semi-definite and is what the coefficient solver uses.
 
-    With per-cluster weights :math:`w_r = 1 / (N n_{g(r)})` the loss is the mean over
-    the :math:`N` clusters of each cluster's mean row loss, the proposal's
-    :math:`L_i = (1-\lambda)\,\mathrm{MSE}_i + \lambda (1 - \overline{\cos}_i)`.
+    The solvers (:mod:`._solvers`) weight row :math:`r` by :math:`1 / (N n_{g(r)})`:
+    the mean over the :math:`N` clusters of each cluster's mean row loss, the
+    proposal's :math:`L_i = (1-\lambda)\,\mathrm{MSE}_i + \lambda (1 -
+    \overline{\cos}_i)`.
 
     Parameters
     ----------
@@ -52,9 +55,9 @@ class ClusterLoss:
     >>> import numpy as np
     >>> loss = ClusterLoss(cosine_weight=0.5)
     >>> Y = np.array([[1.0, 0.0]])
-    >>> value, grad = loss.value_and_gradient(np.array([[2.0, 0.0]]), Y, np.ones(1))
-    >>> float(value)  # 0.5 * 1 + 0.5 * (1 - 1)
-    0.5
+    >>> values, grad = loss.row_values_and_gradients(np.array([[2.0, 0.0]]), Y)
+    >>> values.tolist()  # 0.5 * 1 + 0.5 * (1 - 1)
+    [0.5]
     """
 
     def __init__(self, cosine_weight):
@@ -97,12 +100,6 @@ class ClusterLoss:
             grad += coef_pred[:, None].astype(Y.dtype, copy=False) * Y_pred
         return values, grad
 
-    def value_and_gradient(self, Y_pred, Y, row_weight):
-        """Weighted loss (float) and its gradient with respect to ``Y_pred``."""
-        values, grad = self.row_values_and_gradients(Y_pred, Y)
-        grad *= row_weight[:, None].astype(grad.dtype, copy=False)
-        return float(np.dot(values.astype(np.float64, copy=False), row_weight)), grad
-
     def curvature(self, Y_pred):
         """Weights of the positive semi-definite curvature model of each row.
 
@@ -118,6 +115,21 @@ class ClusterLoss:
         isotropic = 2.0 * (1.0 - lam) + radial
         unit_pred = Y_pred / safe[:, None].astype(Y_pred.dtype, copy=False)
         return isotropic, radial, unit_pred
+
+    def curvature_scale(self, Y):
+        r"""Curvature of each row's loss in prediction space, for gradient step lengths.
+
+        :math:`2 (1 - \lambda) + 2 \lambda / \lVert y_r \rVert^2` in float64 (the
+        cosine part 0 for a zero target): the squared error's curvature, exact, plus
+        twice the Gauss-Newton curvature of the cosine term at a prediction as long
+        as its target. For the cosine term it is an estimate, not a bound (its
+        curvature grows without limit as a prediction shrinks toward zero); the
+        solvers' line searches make up for it.
+        """
+        lam = self.cosine_weight
+        target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
+        inv_target = np.where(target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0)
+        return 2 * (1 - lam) + 2 * lam * inv_target
 
 
 class ContrastiveLoss:

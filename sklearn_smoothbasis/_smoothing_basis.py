@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from ._base import _BaseClusterRegressor
 from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
 from ._init import random_basis, top_map_directions
-from ._linalg import cluster_means, cluster_ridge_factors, unit_rows
+from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
 from ._prior import contrastive_map, ridge_prior, select_prior
 from ._solvers import (
@@ -39,13 +39,6 @@ _INIT_RELATIVE_RIDGE = 1e-3
 # added) 5, 10 and 30 gave the same Recall@1 within 0.4 points, and 10 costs a fraction
 # of a refit (benchmarks/growing.py).
 _PARTIAL_FIT_PRIOR_MAX_ITER = 10
-
-
-def _resolve_solver(solver):
-    """``"auto"`` is L-BFGS: with the coefficients eliminated it needs far fewer
-    passes over the data than gradient steps to reach the same objective (see
-    ``benchmarks/``)."""
-    return "lbfgs" if solver == "auto" else solver
 
 
 class SmoothingBasisRegressor(_BaseClusterRegressor):
@@ -86,37 +79,49 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     cosine_weight : float in [0, 1], default=0.5
         Weight :math:`\lambda` of the cosine distance against the squared error.
     lr : float, default=1.0
-        Step of ``solver="gd"`` as a fraction of ``1 / L``, :math:`L` an upper bound
-        of the Lipschitz constant of the basis gradient computed from the data, so the
-        same value suits every dataset. Also scales the first L-BFGS step.
-    solver : {"auto", "lbfgs", "gd"}, default="auto"
-        ``"gd"``: the proposal's scheme, gradient steps on the basis with
-        re-orthonormalisation every ``reorth_interval`` iterations. ``"lbfgs"``:
-        L-BFGS on the basis with the coefficients eliminated. Both re-solve the
-        coefficients exactly at every evaluation and backtrack so the objective
-        decreases. ``"auto"`` picks ``"lbfgs"`` (measured faster, same objective).
-    init : {"svd", "gradient", "random"}, default="svd"
+        Length of a gradient step on the basis, as a fraction of ``1 / L`` with
+        :math:`L` the Lipschitz constant of the basis gradient estimated from the
+        data (an upper bound for the squared error), so one value suits every
+        dataset.
+        ``solver="gd"``: every iteration starts its backtracking line search at
+        ``lr / L``; the proposal's scheme, and the value to cross-validate with it.
+        ``solver="lbfgs"``: only the iterations without a usable curvature pair
+        (the first, and after a reset) take a gradient step; it starts at
+        ``lr / L`` and is lengthened while the objective keeps decreasing.
+        Quasi-Newton steps start at length 1 and do not use ``lr``.
+    solver : {"lbfgs", "gd"}, default="lbfgs"
+        ``"lbfgs"``: L-BFGS on the basis with the coefficients eliminated (5
+        curvature pairs). ``"gd"``: the proposal's scheme, gradient steps on the
+        basis with re-orthonormalisation every ``reorth_interval`` iterations. Both
+        re-solve the coefficients exactly at every evaluation and backtrack so the
+        objective decreases; ``"lbfgs"`` needs fewer passes over the data to the
+        same objective (``benchmarks/time_to_quality.py``).
+    init : {"svd", "random"}, default="svd"
         ``"svd"``: the top-K singular directions of the per-cluster ridge maps (of the
-        residual after the prior), the best rank-K fit to them. ``"gradient"``: the
-        top-K directions of the proposal's per-cluster loss gradients at the prior.
-        ``"random"``: a random orthonormal basis. Missing directions (vanishing maps
-        or gradients) are completed at random.
+        residual after the prior), the best rank-K fit to them; missing directions
+        (vanishing maps) are completed at random. ``"random"``: a random orthonormal
+        basis.
     max_iter : int, default=100
         Maximum number of basis iterations.
     tol : float, default=1e-5
         Stop when one iteration decreases the objective by less than ``tol`` times
         its value.
     reorth_interval : int or None, default=10
-        ``solver="gd"`` re-orthonormalises the basis every ``reorth_interval``
-        iterations (the objective is unchanged by it). The fitted basis is always
-        orthonormal.
-    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
-        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of
-        ``"identity"`` (when ``n_features == n_targets``), ``"shared"`` and
-        ``"contrastive"`` that best retrieves held-out training rows: each is refitted
-        without a tenth of the rows whose cluster has other rows (10 folds, at most one
-        row of a small cluster per fold, so each held-out question keeps the rest of its
-        cluster, as in leave-one-out) and scored by the reciprocal rank of the held-out
+        ``solver="gd"`` only: re-orthonormalise the basis (mapping the coefficients
+        along, so the maps and the objective are unchanged) every
+        ``reorth_interval`` iterations, which keeps the gradient steps
+        well-conditioned; ``None`` never does during the iterations.
+        ``solver="lbfgs"`` ignores it (re-orthonormalising would discard its
+        curvature pairs). Either way the fitted basis is orthonormalised once at
+        the end.
+    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None, \
+            default="contrastive"
+        The map :math:`P`. ``"auto"``: the one of ``"identity"`` (when
+        ``n_features == n_targets``), ``"shared"`` and ``"contrastive"`` that best
+        retrieves held-out training rows: each is refitted without a tenth of the
+        rows whose cluster has other rows (10 folds, at most one row of a small
+        cluster per fold, so each held-out question keeps the rest of its cluster,
+        as in leave-one-out) and scored by the reciprocal rank of the held-out
         rows' own targets by cosine of :math:`x P`, corrected for the row its
         cluster lost by a second scoring with two of its rows left out,
         extrapolated on the log of the rows kept (see the user guide); the
@@ -218,8 +223,6 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         Objective after each iteration.
     objective_ : float
         Final value of the objective.
-    solver_ : str
-        The solver used (``"auto"`` resolved).
     n_targets_ : int
         Number of targets.
     n_features_in_ : int
@@ -247,7 +250,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     ``"contrastive"``: that map refined by at most 10 L-BFGS iterations from the
     current prior; the identity, a given array and ``None`` stay); solves the
     coefficients of every cluster against the current basis, lets the
-    basis take one step of ``solver_`` on the objective of all rows (with
+    basis take one step of ``solver`` on the objective of all rows (with
     backtracking, so the objective never increases: the new clusters cannot pull
     the basis away from the known ones), and solves the coefficients again
     against the new basis. Each cluster's coefficients are therefore those a
@@ -305,8 +308,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         "n_basis": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "cosine_weight": [Interval(Real, 0, 1, closed="both")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "solver": [StrOptions({"auto", "lbfgs", "gd"})],
-        "init": [StrOptions({"svd", "gradient", "random"})],
+        "solver": [StrOptions({"lbfgs", "gd"})],
+        "init": [StrOptions({"svd", "random"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
@@ -329,7 +332,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         *,
         cosine_weight=0.5,
         lr=1.0,
-        solver="auto",
+        solver="lbfgs",
         init="svd",
         max_iter=100,
         tol=1e-5,
@@ -418,21 +421,12 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         return prior
 
     def _initial_basis(self, X, Y, base, starts, n_basis):
-        residual = Y if base is None else Y - base
-        d, p = X.shape[1], Y.shape[1]
         if self.init == "random":
-            return random_basis(n_basis, d, p, X.dtype, self.random_state)
-        counts = np.diff(starts)
-        if self.init == "svd":
-            mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
-            ridge = np.full(
-                len(counts), self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
-            )
-            factors = cluster_ridge_factors(X, residual, starts, ridge)
-        else:  # the proposal's per-cluster gradients, at the prior
-            lam = self.cosine_weight
-            per_row = 2 * (1 - lam) * residual + lam * unit_rows(Y)
-            factors = per_row / np.repeat(counts, counts)[:, None].astype(X.dtype)
+            return random_basis(n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state)
+        residual = Y if base is None else Y - base
+        mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
+        ridge = self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
+        factors = cluster_ridge_factors(X, residual, starts, ridge)
         return top_map_directions(X, factors, starts, n_basis, self.random_state)
 
     def _chunk_starts(self, starts, n_basis, n_targets, itemsize):
@@ -451,7 +445,6 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         prior = self._fit_prior(X, Y, starts)
         base = None if prior is None else X @ prior
         basis = self._initial_basis(X, Y, base, starts, n_basis)
-        self.solver_ = _resolve_solver(self.solver)
         converged = self._solve(X, Y, base, starts, basis, self.max_iter)
         if not converged and self.tol > 0:
             warnings.warn(
@@ -484,7 +477,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 chunk_starts, parallel,
             )
             basis, coef, n_iter, loss_curve, converged = fit_basis(
-                objective, basis, coef, solver=self.solver_, lr=self.lr,
+                objective, basis, coef, solver=self.solver, lr=self.lr,
                 max_iter=max_iter, tol=self.tol,
                 reorth_interval=self.reorth_interval, verbose=self.verbose,
             )

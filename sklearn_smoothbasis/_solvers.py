@@ -145,10 +145,6 @@ class _ChunkCoefficientProblem:
         self._last = (coef, values, pred, row_grad)
         return values, grad, pred, row_grad
 
-    def gradient(self, coef):
-        """Gradient of every ``f_i`` at ``coef_i``."""
-        return self.evaluate(coef)[1]
-
     def least_squares(self):
         """Minimiser of the squared-error part plus the alpha penalty."""
         target = self.Y if self.base is None else self.Y - self.base
@@ -271,18 +267,12 @@ class BasisObjective:
         self.loss, self.alpha = loss, alpha
         self.chunk_starts = chunk_starts
         self.parallel = parallel
-        lam = loss.cosine_weight
         row_sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
-        target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
-        inv_target = np.where(
-            target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0
-        )
-        per_row = row_sq * (2 * (1 - lam) + 2 * lam * inv_target)
-        self._curvature = cluster_means(per_row, starts)
+        self._curvature = cluster_means(row_sq * loss.curvature_scale(Y), starts)
 
     def lipschitz(self, coef):
-        """Upper bound of the Lipschitz constant of the basis gradient, ``coef`` "
-        "fixed."""
+        """Lipschitz constant of the basis gradient, ``coef`` fixed, estimated from
+        :meth:`ClusterLoss.curvature_scale` (an upper bound for the squared error)."""
         coef = coef.astype(np.float64)
         data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
         penalty = (

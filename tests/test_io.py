@@ -148,7 +148,7 @@ def test_load_gives_back_the_same_model(name, data, tmp_path):
         loaded.predict(X, groups=labels), model.predict(X, groups=labels)
     )
     np.testing.assert_array_equal(loaded.clusters_, model.clusters_)
-    for attribute in ("n_iter_", "objective_", "loss_curve_", "solver_", "n_basis_"):
+    for attribute in ("n_iter_", "objective_", "loss_curve_", "n_basis_"):
         if hasattr(model, attribute):
             assert getattr(loaded, attribute) == getattr(model, attribute)
     # The loaded model is an ordinary estimator: pickle and clone work on it.

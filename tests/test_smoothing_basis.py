@@ -114,13 +114,7 @@ def test_solvers_reach_the_same_objective():
         gd = SmoothingBasisRegressor(solver="gd", lr=4.0, max_iter=3000, **common).fit(
             X, Y, groups
         )
-    assert lbfgs.solver_ == "lbfgs" and gd.solver_ == "gd"
     assert gd.objective_ == pytest.approx(lbfgs.objective_, rel=1e-3)
-
-
-def test_auto_solver_is_recorded():
-    X, Y, groups = _small()
-    assert SmoothingBasisRegressor().fit(X, Y, groups).solver_ == "lbfgs"
 
 
 def test_basis_is_orthonormal_and_auto_size():
@@ -139,16 +133,13 @@ def test_convergence_warning():
         SmoothingBasisRegressor(max_iter=1).fit(X, Y, groups)
 
 
-@pytest.mark.parametrize("init", ["svd", "gradient"])
-def test_init_survives_vanishing_maps_and_gradients(init):
-    """Targets that the prior already fits exactly leave nothing for the init to "
-    "find."""
+def test_init_survives_vanishing_maps():
+    """Targets that the prior already fits exactly leave nothing for the init to find."""
     rng = np.random.RandomState(0)
     X = rng.standard_normal((20, 4))
     groups = np.repeat(np.arange(5), 4)
-    model = SmoothingBasisRegressor(
-        n_basis=3, init=init, prior="identity", cosine_weight=0.0, random_state=0
-    ).fit(X, X.copy(), groups)
+    model = SmoothingBasisRegressor(n_basis=3, prior="identity", cosine_weight=0.0,
+                                    random_state=0).fit(X, X.copy(), groups)
     flat = model.basis_.reshape(3, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(3), atol=1e-10)
     np.testing.assert_allclose(model.predict(X, groups=groups), X, atol=1e-8)
