@@ -4,14 +4,13 @@
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
-from sklearn.utils import gen_even_slices
+from joblib import delayed
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import _BaseClusterRegressor
-from ._linalg import cluster_means, cluster_ridge_maps, linear_map
 from ._growing import fill_cluster_means, spread_rows
 from ._linalg import cluster_means, cluster_ridge_maps, linear_map
+from ._parallel import cluster_chunks, parallel_chunks
 
 
 def _maps_of_clusters(X, Y, starts, method, alpha):
@@ -135,15 +134,23 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
         cluster maps over the cosine similarity to the cluster centroids, or the map
         of the nearest centroid.
     routing_temperature : float, default=0.1
-        Softmax temperature of soft routing.
+        Softmax temperature of soft routing. Not tuned, unlike
+        :class:`SmoothingBasisRegressor`'s 0.03 (chosen by
+        ``benchmarks/retrieval_defaults.py``); tune it by cross-validation, as
+        ``smoothbasis compare`` does for every method.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in
-        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
-        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
-        routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
+        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
+        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, the baseline as commonly used; ``"auto"`` (the default of
+        :class:`SmoothingBasisRegressor`) is the Ledoit-Wolf estimate.
     n_jobs : int, default=None
-        Number of jobs fitting chunks of clusters in parallel (joblib).
+        Number of joblib jobs (threads) fitting the maps: the clusters are split
+        into at least ``n_jobs`` chunks (each also within ``working_memory``), and
+        BLAS is limited to one thread per job while they run. ``None`` means 1
+        unless in a :func:`joblib.parallel_config` context, ``-1`` all processors.
+        The maps are identical for any ``n_jobs`` (each depends on its cluster's
+        rows alone).
 
     Attributes
     ----------
@@ -218,17 +225,20 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
         self.n_jobs = n_jobs
 
     def _fit_clusters(self, X, Y, starts):
-        n_clusters = len(starts) - 1
-        n_tasks = min(n_clusters, 8 * max(1, abs(self.n_jobs or 1)))
-        slices = list(gen_even_slices(n_clusters, n_tasks))
-        tasks = (
-            delayed(_maps_of_clusters)(
-                X[starts[s.start]:starts[s.stop]], Y[starts[s.start]:starts[s.stop]],
-                starts[s.start:s.stop + 1], self.method, self.alpha,
-            )
-            for s in slices
-        )
-        self.maps_ = np.concatenate(Parallel(n_jobs=self.n_jobs)(tasks))
+        d, p = X.shape[1], Y.shape[1]
+        maps = np.empty((len(starts) - 1, d, p), dtype=X.dtype)
+
+        def fit_chunk(c0, c1):
+            rows = slice(starts[c0], starts[c1])
+            maps[c0:c1] = _maps_of_clusters(X[rows], Y[rows], starts[c0:c1 + 1],
+                                            self.method, self.alpha)
+
+        # Per row: its copies in the batched solves (d + p), and at most one map.
+        chunk_starts = cluster_chunks(starts, X.itemsize * (d + p + d * p), self.n_jobs)
+        chunks = list(zip(chunk_starts[:-1], chunk_starts[1:]))
+        with parallel_chunks(self.n_jobs, len(chunks)) as run:
+            run(delayed(fit_chunk)(c0, c1) for c0, c1 in chunks)
+        self.maps_ = maps
 
     def _partial_fit_clusters(self, X, Y, starts, old_index, touched):
         """Maps of the clusters the batch has rows of, refitted on all their rows."""
@@ -280,13 +290,15 @@ class MultiHeadRegressor(_BaseClusterRegressor):
     routing : {"soft", "hard"}, default="soft"
         Softmax mixture of the clusters, or the nearest centroid only.
     routing_temperature : float, default=0.1
-        Softmax temperature.
+        Softmax temperature. Not tuned, unlike :class:`SmoothingBasisRegressor`'s
+        0.03 (chosen by ``benchmarks/retrieval_defaults.py``); tune it by
+        cross-validation, as ``smoothbasis compare`` does for every method.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in
-        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
-        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
-        routing, the baseline as commonly used; ``"auto"`` is the Ledoit-Wolf estimate.
+        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
+        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, the baseline as commonly used; ``"auto"`` (the default of
+        :class:`SmoothingBasisRegressor`) is the Ledoit-Wolf estimate.
 
     Attributes
     ----------

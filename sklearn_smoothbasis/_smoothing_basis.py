@@ -2,22 +2,19 @@
 
 import math
 import warnings
-from contextlib import ExitStack
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, effective_n_jobs
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
-from threadpoolctl import threadpool_limits
 
 from ._base import _BaseClusterRegressor
 from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
+from ._parallel import cluster_chunks, parallel_chunks
 from ._prior import contrastive_map, ridge_prior, select_prior
 from ._solvers import (
     BasisObjective,
@@ -174,8 +171,14 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         cosine routing; ``"auto"`` is the Ledoit-Wolf estimate. With one row per
         cluster there is nothing to whiten by and routing is plain cosine.
     n_jobs : int, default=None
-        Number of joblib jobs (threads) working on chunks of clusters. Results do not
-        depend on it. BLAS is limited to one thread per job while they run.
+        Number of joblib jobs (threads) evaluating the objective: the clusters are
+        split into at least ``n_jobs`` chunks (each also within
+        ``working_memory``), and BLAS is limited to one thread per job while they
+        run. ``None`` means 1 unless in a :func:`joblib.parallel_config` context,
+        ``-1`` all processors. Results agree for any ``n_jobs`` up to rounding:
+        each cluster's coefficients depend on its rows alone, but the objective
+        and the basis gradient are sums over chunks, added in another order
+        (``benchmarks/parallel.py`` measures the speed-up).
     random_state : int, RandomState instance or None, default=None
         Seeds the ``"random"`` init, the completion of missing directions and the
         randomized SVD of large problems.
@@ -430,14 +433,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         return top_map_directions(X, factors, starts, n_basis, self.random_state)
 
     def _chunk_starts(self, starts, n_basis, n_targets, itemsize):
-        """Cluster offsets of chunks whose working arrays fit in ``working_memory``."""
-        n_rows = starts[-1]
+        """Cluster offsets of the chunks (:func:`._parallel.cluster_chunks`)."""
         row_bytes = itemsize * (4 * n_basis * n_targets + n_basis**2 + 4 * n_targets)
-        chunk_rows = get_chunk_n_rows(row_bytes, max_n_rows=n_rows)
-        marks = (
-            np.searchsorted(starts, np.arange(0, n_rows, chunk_rows), side="right") - 1
-        )
-        return np.unique(np.concatenate((marks, [len(starts) - 1])))
+        return cluster_chunks(starts, row_bytes, self.n_jobs)
 
     def _fit_clusters(self, X, Y, starts):
         n_clusters = len(starts) - 1
@@ -465,16 +463,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         n_basis = basis.shape[0]
         coef = np.zeros((len(starts) - 1, n_basis), dtype=X.dtype)
         chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize)
-        with ExitStack() as stack:
-            parallel = None
-            if effective_n_jobs(self.n_jobs) > 1 and len(chunk_starts) > 2:
-                parallel = stack.enter_context(
-                    Parallel(n_jobs=self.n_jobs, prefer="threads")
-                )
-                stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+        with parallel_chunks(self.n_jobs, len(chunk_starts) - 1) as run:
             objective = BasisObjective(
                 X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
-                chunk_starts, parallel,
+                chunk_starts, run,
             )
             basis, coef, n_iter, loss_curve, converged = fit_basis(
                 objective, basis, coef, solver=self.solver, lr=self.lr,

@@ -22,6 +22,7 @@ import numpy as np
 from joblib import delayed
 
 from ._linalg import cluster_means, cluster_starts
+from ._parallel import run_in_turn
 
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
@@ -96,8 +97,9 @@ class _ChunkCoefficientProblem:
     last evaluation with gradients is kept, so the pass that follows a solve reuses it.
     """
 
-    def __init__(self, Z, base, Y, counts, gram, loss, alpha):
+    def __init__(self, Z, base, Y, counts, gram, loss, alpha, typical_value):
         self.Z, self.base, self.Y = Z, base, Y
+        self.typical_value = typical_value
         self.counts = counts
         self.starts = cluster_starts(counts)
         self.row_cluster = np.repeat(np.arange(len(counts)), counts)
@@ -170,8 +172,9 @@ class _ChunkCoefficientProblem:
             step = -_batched_solve(hess, grad)
             slope = np.einsum("ik,ik->i", grad, step)
             # Stop where the model's predicted decrease is negligible next to f_i
-            # (or, for clusters fitted exactly, next to the chunk's typical f).
-            scale = np.maximum(np.abs(values), 1e-6 * np.abs(values).mean())
+            # (or, for clusters fitted exactly, next to a typical f of all clusters,
+            # the same in every chunk so that chunking does not change the result).
+            scale = np.maximum(np.abs(values), 1e-6 * self.typical_value)
             active = slope < -rtol * scale
             if not active.any():
                 break
@@ -219,17 +222,15 @@ class _ChunkCoefficientProblem:
 
 
 def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_clusters,
-                solve, need_grad):
-    """One chunk of clusters: optional coefficient step, objective part, basis "
-    "gradient."""
+                typical_value, solve, need_grad):
+    """One chunk of clusters: optional coefficient step, objective part, basis gradient."""
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
-    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, alpha)
+    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, alpha, typical_value)
     coef = coef.astype(X.dtype, copy=False)
     if solve:
         coef = problem.solve(coef).astype(X.dtype, copy=False)
     values, _, row_grad = problem.final(coef)
-    value = float(values.sum()) / n_clusters
     grad = None
     if need_grad:
         # d J / d pred_r = row_grad_r / (N n_i), then X^T [a_1 * dpred ... a_K * dpred].
@@ -237,7 +238,7 @@ def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_cluste
         coef_rows = coef[problem.row_cluster] * row_scale[:, None].astype(X.dtype)
         weighted = coef_rows[:, :, None] * row_grad[:, None, :]
         grad = X.T @ weighted.reshape(X.shape[0], -1)
-    return coef, value, grad
+    return coef, values, grad
 
 
 class BasisObjective:
@@ -255,20 +256,24 @@ class BasisObjective:
     alpha : float
     chunk_starts : ndarray
         Cluster offsets of the chunks (``0 = chunk_starts[0] < ... = N``).
-    parallel : callable or None
-        A ``joblib.Parallel`` instance, or ``None`` for a plain loop.
+    run : callable, default=None
+        Runs an iterable of ``joblib.delayed`` tasks and returns their results in
+        order (a ``joblib.Parallel``); None runs them in turn.
     """
 
-    def __init__(self, X, Y, base, starts, loss, alpha, chunk_starts, parallel=None):
+    def __init__(self, X, Y, base, starts, loss, alpha, chunk_starts, run=None):
         self.X, self.Y, self.base = X, Y, base
         self.starts = starts
         self.counts = np.diff(starts)
         self.n_clusters = len(self.counts)
         self.loss, self.alpha = loss, alpha
         self.chunk_starts = chunk_starts
-        self.parallel = parallel
+        self.run = run_in_turn if run is None else run
         row_sq = np.einsum("ij,ij->i", X, X).astype(np.float64)
         self._curvature = cluster_means(row_sq * loss.curvature_scale(Y), starts)
+        # The mean cluster loss of the prior alone (all coefficients zero).
+        prior_rows = loss.row_values(np.zeros_like(Y) if base is None else base, Y)
+        self.typical_value = float(np.mean(cluster_means(prior_rows, starts)))
 
     def lipschitz(self, coef):
         """Lipschitz constant of the basis gradient, ``coef`` fixed, estimated from
@@ -287,21 +292,19 @@ class BasisObjective:
         flat = basis.reshape(K, -1)
         gram = flat @ flat.T
         mat = basis_matrix(basis)
-        tasks = []
+        tasks = []  # joblib.delayed calls: (function, args, kwargs)
         for c0, c1 in zip(self.chunk_starts[:-1], self.chunk_starts[1:]):
             r0, r1 = self.starts[c0], self.starts[c1]
             base = None if self.base is None else self.base[r0:r1]
             tasks.append(delayed(_chunk_pass)(
                 self.X[r0:r1], self.Y[r0:r1], base, self.counts[c0:c1], mat,
                 coef[c0:c1], gram, self.loss, self.alpha, self.n_clusters,
-                solve, need_grad,
+                self.typical_value, solve, need_grad,
             ))
-        if self.parallel is None:
-            results = [f(*args, **kw) for f, args, kw in tasks]
-        else:
-            results = self.parallel(tasks)
+        results = self.run(tasks)
         coef = np.concatenate([r[0] for r in results])
-        value = float(sum(r[1] for r in results))
+        # One sum over all clusters, whatever the chunks.
+        value = float(np.concatenate([r[1] for r in results]).sum()) / self.n_clusters
         if not need_grad:
             return value, coef, None
         grad_mat = results[0][2]

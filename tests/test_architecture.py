@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_smoothbasis"
 ARRAY_MODULES = {
     "sklearn_smoothbasis._linalg",
     "sklearn_smoothbasis._growing",
+    "sklearn_smoothbasis._parallel",
     "sklearn_smoothbasis._ranking",
     "sklearn_smoothbasis._loss",
     "sklearn_smoothbasis._solvers",

@@ -83,7 +83,7 @@ def test_coefficient_gradient(cosine_weight, alpha, seed):
     flat = basis.reshape(K, -1)
     problem = _ChunkCoefficientProblem(
         design(X, basis_matrix(basis), K), base, Y, np.diff(starts), flat @ flat.T,
-        ClusterLoss(cosine_weight), alpha,
+        ClusterLoss(cosine_weight), alpha, typical_value=1.0,
     )
     grad = problem.evaluate(coef)[1]
     numerical = _numerical_gradient(lambda C: problem.values(C).sum(), coef)
