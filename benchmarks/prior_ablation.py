@@ -1,8 +1,8 @@
 """The contrastive prior's two constants, and what the per-cluster maps add to it.
 
 ``prior="contrastive"`` refines the shared ridge map with a softmax cross-entropy at a
-fixed temperature and a fixed penalty toward the ridge map
-(``CONTRASTIVE_TEMPERATURE`` and ``CONTRASTIVE_PENALTY`` in ``_prior.py``, not
+fixed temperature and a fixed penalty toward the ridge map (the private constants
+``_CONTRASTIVE_TEMPERATURE`` and ``_CONTRASTIVE_PENALTY`` of ``_prior.py``, not
 estimator parameters). This script refits that prior at every temperature x penalty
 below on random splits with 3 training questions per cluster (5 of the bundled demo
 and of unifyweaver_qa, 1 of clinc150 with 2000 held-out questions) and reports routed
@@ -30,8 +30,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis._linalg import sort_by_cluster
 from sklearn_smoothbasis._prior import (
-    CONTRASTIVE_PENALTY,
-    CONTRASTIVE_TEMPERATURE,
+    _CONTRASTIVE_PENALTY,
+    _CONTRASTIVE_TEMPERATURE,
     contrastive_map,
     ridge_prior,
 )
@@ -61,7 +61,7 @@ def main():
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     settings = list(itertools.product(TEMPERATURES, PENALTIES))
-    default = (CONTRASTIVE_TEMPERATURE, CONTRASTIVE_PENALTY)
+    default = (_CONTRASTIVE_TEMPERATURE, _CONTRASTIVE_PENALTY)
     names = [n for n in SPLITS if n == "faq_demo" or (args.data_root / n).exists()]
     scores = {}
     for name in names:

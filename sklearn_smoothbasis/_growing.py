@@ -10,7 +10,7 @@ a question-space point for its answer (:func:`answer_preimage`).
 
 import numpy as np
 
-from ._linalg import cluster_means, cluster_starts, unit_rows
+from ._linalg import cluster_means, cluster_starts, sort_by_cluster, unit_rows
 
 
 def merge_clusters(clusters, labels):
@@ -63,13 +63,8 @@ def merge_rows(X_seen, Y_seen, starts, old_index, n_merged, X, Y, row_cluster):
     """
     seen_counts = np.diff(starts)
     cluster_of_row = np.concatenate((np.repeat(old_index, seen_counts), row_cluster))
-    order = np.argsort(cluster_of_row, kind="stable")
-    starts_all = cluster_starts(np.bincount(cluster_of_row, minlength=n_merged))
-    return (
-        np.concatenate((X_seen, X))[order],
-        np.concatenate((Y_seen, Y))[order],
-        starts_all,
-    )
+    order, starts_all = sort_by_cluster(cluster_of_row, n_merged)
+    return np.concatenate((X_seen, X))[order], np.concatenate((Y_seen, Y))[order], starts_all
 
 
 def spread_rows(A, old_index, n_merged):

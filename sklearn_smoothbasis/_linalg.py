@@ -118,8 +118,8 @@ def row_norms(M):
     Examples
     --------
     >>> import numpy as np
-    >>> X = np.array([[3e200, 4e200], [3e-200, 4e-200]])
-    >>> row_norms(X) / np.array([1e200, 1e-200])
+    >>> M = np.array([[3e200, 4e200], [3e-200, 4e-200]])
+    >>> row_norms(M) / np.array([1e200, 1e-200])
     array([5., 5.])
     """
     scaled, exponent = _scaled_rows(M)

@@ -63,9 +63,9 @@ _MAX_CANDIDATES = 10_000
 # prior="contrastive": softmax temperature of the cosines, penalty toward the ridge map
 # (in units of the mean squared norm of the rows of X), L-BFGS iterations and tolerance
 # on the largest gradient entry (scipy's default).
-CONTRASTIVE_TEMPERATURE = 0.05
-CONTRASTIVE_PENALTY = 1e-3
-CONTRASTIVE_MAX_ITER = 500
+_CONTRASTIVE_TEMPERATURE = 0.05
+_CONTRASTIVE_PENALTY = 1e-3
+_CONTRASTIVE_MAX_ITER = 500
 _CONTRASTIVE_GTOL = 1e-5
 # Rows in the contrastive loss at most (evenly spaced); their targets are ranked
 # against at most _MAX_CANDIDATES others, as in the choice of prior_alpha.
@@ -204,16 +204,9 @@ def ridge_prior(X, Y, starts, alpha="auto"):
     return linear_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
 
 
-def contrastive_map(
-    X,
-    Y,
-    anchor,
-    *,
-    temperature=CONTRASTIVE_TEMPERATURE,
-    penalty=CONTRASTIVE_PENALTY,
-    max_iter=CONTRASTIVE_MAX_ITER,
-    init=None,
-):
+def contrastive_map(X, Y, anchor, *, temperature=_CONTRASTIVE_TEMPERATURE,
+                    penalty=_CONTRASTIVE_PENALTY, max_iter=_CONTRASTIVE_MAX_ITER,
+                    init=None):
     r"""Refine a map so each row's prediction is nearer its own target than the others.
 
     Minimises, from :math:`W = P` (``anchor``),

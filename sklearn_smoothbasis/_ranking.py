@@ -167,8 +167,7 @@ def ranks_of_targets(Y_pred, candidates, target):
     Examples
     --------
     >>> import numpy as np
-    >>> candidates = np.eye(3)
-    >>> prediction = np.array([[1.0, 0.5, 0.0]])
+    >>> candidates, prediction = np.eye(3), np.array([[1.0, 0.5, 0.0]])
     >>> ranks_of_targets(prediction, candidates, np.array([1])).tolist()
     [2]
     """

@@ -55,7 +55,9 @@ def package_imports(path, module):
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE.name)
+            found.update(
+                a.name for a in node.names if a.name.split(".")[0] == PACKAGE.name
+            )
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = own_package[: len(own_package) - node.level + 1]

@@ -11,7 +11,7 @@ from sklearn_smoothbasis import SharedProjectionRegressor, SmoothingBasisRegress
 from sklearn_smoothbasis._linalg import linear_map
 from sklearn_smoothbasis._loss import ContrastiveLoss
 from sklearn_smoothbasis._prior import (
-    CONTRASTIVE_TEMPERATURE,
+    _CONTRASTIVE_TEMPERATURE,
     FALLBACK_PRIOR_ALPHA,
     PRIOR_ALPHA_GRID,
     contrastive_map,
@@ -131,7 +131,7 @@ def test_contrastive_map_lowers_its_loss_and_ranks_training_targets_higher(
     assert converged and n_iter > 0
     targets = np.unique(Y, axis=0)
     own = np.array([np.flatnonzero((targets == y).all(axis=1))[0] for y in Y])
-    loss = ContrastiveLoss(CONTRASTIVE_TEMPERATURE)
+    loss = ContrastiveLoss(_CONTRASTIVE_TEMPERATURE)
     unit_targets = _unit(targets)
     before = loss.value_and_gradient(X @ ridge, unit_targets, own)[0]
     after = loss.value_and_gradient(X @ refined, unit_targets, own)[0]
