@@ -131,7 +131,8 @@ def main():
     print("\n" + text_table(headers, rows))
     notes = (
         f"`SmoothingBasisRegressor(n_basis={K}, max_iter={max_iter}, random_state=0, "
-        f"n_jobs=...)` on {X.shape[0]} float64 rows ({n_clusters} clusters of 5-10, d = p = {D}); "
+        f"n_jobs=...)` on {X.shape[0]} float64 rows ({n_clusters} clusters of 5-10, "
+        f"d = p = {D}); "
         f"best of {repeats} interleaved repeats. The estimator parallelises over "
         "chunks of clusters, at least n_jobs of them: at the default working_memory "
         "this fit is one chunk with n_jobs=1 and two with n_jobs=2; "

@@ -17,14 +17,6 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._linalg import (
-    cluster_means,
-    cluster_starts,
-    cluster_sums,
-    sort_by_cluster,
-    unit_rows,
-)
-from ._ranking import RetrievalResult, top_k_cosine
 from ._growing import (
     answer_neighbour_weights,
     answer_preimage,

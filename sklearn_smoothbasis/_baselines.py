@@ -121,7 +121,7 @@ class SharedProjectionRegressor(_BaseClusterRegressor):
 
 
 class IndependentProjectionRegressor(_BaseClusterRegressor):
-    """One linear map per cluster, each fitted on its own rows (the overfitting baseline).
+    """One linear map per cluster, each fitted on its rows (the overfitting baseline).
 
     Parameters
     ----------
@@ -140,8 +140,9 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
         ``smoothbasis compare`` does for every method.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
-        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, as in
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
+        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
         routing, the baseline as commonly used; ``"auto"`` (the default of
         :class:`SmoothingBasisRegressor`) is the Ledoit-Wolf estimate.
     n_jobs : int, default=None
@@ -295,8 +296,9 @@ class MultiHeadRegressor(_BaseClusterRegressor):
         cross-validation, as ``smoothbasis compare`` does for every method.
     routing_shrinkage : float in (0, 1] or "auto", default=1.0
         Shrinkage toward the identity of the within-cluster covariance that whitens
-        routing, as in :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`
-        (see :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
+        routing, as in
+        :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis` (see
+        :class:`SmoothingBasisRegressor`). ``1.0`` (the default) is plain cosine
         routing, the baseline as commonly used; ``"auto"`` (the default of
         :class:`SmoothingBasisRegressor`) is the Ledoit-Wolf estimate.
 

@@ -64,7 +64,11 @@ def merge_rows(X_seen, Y_seen, starts, old_index, n_merged, X, Y, row_cluster):
     seen_counts = np.diff(starts)
     cluster_of_row = np.concatenate((np.repeat(old_index, seen_counts), row_cluster))
     order, starts_all = sort_by_cluster(cluster_of_row, n_merged)
-    return np.concatenate((X_seen, X))[order], np.concatenate((Y_seen, Y))[order], starts_all
+    return (
+        np.concatenate((X_seen, X))[order],
+        np.concatenate((Y_seen, Y))[order],
+        starts_all,
+    )
 
 
 def spread_rows(A, old_index, n_merged):

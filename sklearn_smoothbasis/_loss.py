@@ -128,7 +128,9 @@ class ClusterLoss:
         """
         lam = self.cosine_weight
         target_sq = np.einsum("ij,ij->i", Y, Y).astype(np.float64)
-        inv_target = np.where(target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0)
+        inv_target = np.where(
+            target_sq > 0, 1.0 / np.where(target_sq > 0, target_sq, 1), 0
+        )
         return 2 * (1 - lam) + 2 * lam * inv_target
 
 

@@ -10,7 +10,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
 from ._base import _BaseClusterRegressor
-from ._growing import answer_neighbour_weights, fill_cluster_means, non_empty_starts, spread_rows
+from ._growing import (
+    answer_neighbour_weights,
+    fill_cluster_means,
+    non_empty_starts,
+    spread_rows,
+)
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
@@ -425,7 +430,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
 
     def _initial_basis(self, X, Y, base, starts, n_basis):
         if self.init == "random":
-            return random_basis(n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state)
+            return random_basis(
+                n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state
+            )
         residual = Y if base is None else Y - base
         mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
         ridge = self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)

@@ -223,10 +223,12 @@ class _ChunkCoefficientProblem:
 
 def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_clusters,
                 typical_value, solve, need_grad):
-    """One chunk of clusters: optional coefficient step, objective part, basis gradient."""
+    """One chunk of clusters: coefficient step (optional), objective, basis gradient."""
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
-    problem = _ChunkCoefficientProblem(Z, base, Y, counts, gram, loss, alpha, typical_value)
+    problem = _ChunkCoefficientProblem(
+        Z, base, Y, counts, gram, loss, alpha, typical_value
+    )
     coef = coef.astype(X.dtype, copy=False)
     if solve:
         coef = problem.solve(coef).astype(X.dtype, copy=False)

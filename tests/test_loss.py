@@ -51,7 +51,9 @@ def test_row_loss_gradient(cosine_weight, seed):
     loss = ClusterLoss(cosine_weight)
     values, grad = loss.row_values_and_gradients(Y_pred, Y)
     np.testing.assert_allclose(values, loss.row_values(Y_pred, Y))
-    numerical = _numerical_gradient(lambda P: np.dot(loss.row_values(P, Y), weights), Y_pred)
+    numerical = _numerical_gradient(
+        lambda P: np.dot(loss.row_values(P, Y), weights), Y_pred
+    )
     np.testing.assert_allclose(grad * weights[:, None], numerical, rtol=1e-5, atol=1e-7)
 
 

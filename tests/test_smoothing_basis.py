@@ -135,7 +135,7 @@ def test_convergence_warning():
 
 
 def test_init_survives_vanishing_maps():
-    """Targets that the prior already fits exactly leave nothing for the init to find."""
+    """Targets that the prior fits exactly leave nothing for the init to find."""
     rng = np.random.RandomState(0)
     X = rng.standard_normal((20, 4))
     groups = np.repeat(np.arange(5), 4)
@@ -346,7 +346,9 @@ def test_results_do_not_depend_on_n_jobs_or_chunking():
             fits.append(SmoothingBasisRegressor(n_jobs=1, **params).fit(X, Y, groups))
     for model in fits:  # the same up to the rounding of sums over chunks
         np.testing.assert_allclose(model.basis_, reference.basis_, atol=1e-8)
-        np.testing.assert_allclose(model.coefficients_, reference.coefficients_, atol=1e-8)
+        np.testing.assert_allclose(
+            model.coefficients_, reference.coefficients_, atol=1e-8
+        )
         np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-8)
 
 
