@@ -10,6 +10,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import gen_batches
@@ -35,6 +36,18 @@ from ._linalg import (
 )
 from ._ranking import RetrievalResult, top_k_cosine
 from ._routing import routing_space, softmax_routing_weights, within_cluster_whitening
+
+
+class IntegerInterval(Interval):
+    """An :class:`~sklearn.utils._param_validation.Interval` of integers that rejects
+    ``True`` and ``False`` (``bool`` is an ``Integral`` subclass, so ``Interval``
+    accepts them as 1 and 0)."""
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
 
 
 class NoGroupsWarning(UserWarning):
@@ -141,14 +154,25 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         return tags
 
     def _validate_fit_data(self, X, Y):
+        if issparse(Y):
+            raise TypeError(
+                "A sparse matrix was passed for y, but dense data is required. Use "
+                "'.toarray()' to convert it to a dense numpy array."
+            )
         X, Y = validate_data(
             self, X, Y, multi_output=True, y_numeric=True,
             dtype=[np.float64, np.float32],
         )
         self._y_1d = Y.ndim == 1
-        Y = np.asarray(Y, dtype=X.dtype).reshape(X.shape[0], -1)
-        self.n_targets_ = Y.shape[1]
-        return X, Y
+        with np.errstate(over="ignore"):  # named below
+            Y_cast = np.asarray(Y, dtype=X.dtype).reshape(X.shape[0], -1)
+        if not np.isfinite(Y_cast).all():
+            raise ValueError(
+                f"y has values up to {np.max(np.abs(Y)):.3g}, too large for {X.dtype}, "
+                "the dtype of X that y is cast to. Rescale y, or pass X as float64."
+            )
+        self.n_targets_ = Y_cast.shape[1]
+        return X, Y_cast
 
     def _encode_fit_groups(self, groups, n_rows):
         if groups is None:
@@ -193,10 +217,36 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         order, starts = sort_by_cluster(labels, len(clusters))
         X_sorted, Y_sorted = X[order], Y[order]
         self.centroids_ = cluster_means(X_sorted, starts)
-        self._fit_routing(X_sorted, starts)
-        self._fit_clusters(X_sorted, Y_sorted, starts)
+        try:
+            self._fit_routing(X_sorted, starts)
+            self._fit_clusters(X_sorted, Y_sorted, starts)
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                f"{type(self).__name__}.fit failed in linear algebra ({exc}) on X with "
+                f"largest magnitude {np.max(np.abs(X), initial=0):.3g} and y with "
+                f"{np.max(np.abs(Y), initial=0):.3g}. Rescale X and y (for example to "
+                "unit-norm rows)."
+            ) from exc
+        self._check_fitted_arrays_finite(X, Y)
         self._keep_seen(X_sorted, Y_sorted, starts)
         return self
+
+    def _check_fitted_arrays_finite(self, X, Y):
+        """Raise ValueError when a fitted array holds NaN or infinity: the rule is a
+        finite model or an error that names the input."""
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name.startswith("_"):
+                continue
+            value = np.asarray(value) if isinstance(value, (float, list)) else value
+            if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
+                    and not np.isfinite(value).all()):
+                raise ValueError(
+                    f"{type(self).__name__}.fit produced non-finite values in {name} "
+                    f"from X with largest magnitude {np.max(np.abs(X), initial=0):.3g} "
+                    f"and y with {np.max(np.abs(Y), initial=0):.3g}: the inputs are "
+                    "too large or too small for the computation in "
+                    f"{X.dtype}. Rescale X and y (for example to unit-norm rows)."
+                )
 
     def _fit_routing(self, X, starts):
         """Whitening of routing from the rows of the clusters that have rows."""
@@ -506,6 +556,8 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         n_rows = X.shape[0]
         Y_pred = np.empty((n_rows, self.n_targets_), dtype=X.dtype)
         if not self._uses_clusters:
+            if groups is not None:
+                _check_groups(groups, n_rows, "predict")
             Y_pred[:] = self._predict_hard(X, np.zeros(n_rows, dtype=np.int64))
         else:
             assigned = self._assign(groups, n_rows)

@@ -46,7 +46,9 @@ class SharedProjectionRegressor(_BaseClusterRegressor):
         ``"procrustes"`` the (semi-)orthogonal map closest to it; ``"identity"`` is
         zero-shot retrieval (needs ``n_features == n_targets``).
     alpha : float, default=1.0
-        Ridge penalty, used by ``method="ridge"`` only.
+        Ridge penalty, used by ``method="ridge"`` only. ``alpha=0`` gives the
+        minimum-norm least-squares map, as ``method="pinv"`` does (also when ``X`` is
+        rank deficient).
 
     Attributes
     ----------
@@ -128,7 +130,9 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
     method : {"ridge", "pinv", "procrustes"}, default="ridge"
         How each map is fitted, as in :class:`SharedProjectionRegressor`.
     alpha : float, default=1.0
-        Ridge penalty of each cluster's map (``method="ridge"``).
+        Ridge penalty of each cluster's map (``method="ridge"``). ``alpha=0`` gives
+        each cluster the minimum-norm least-squares map, as ``method="pinv"`` does
+        (also when a cluster's rows are rank deficient, e.g. a repeated row).
     routing : {"soft", "hard"}, default="soft"
         How rows with an unknown cluster are predicted: a softmax mixture of the
         cluster maps over the cosine similarity to the cluster centroids, or the map

@@ -6,6 +6,8 @@ Rows sorted by cluster are the package's layout: cluster ``i`` owns rows
 its input; no function knows an estimator.
 """
 
+import math
+
 import numpy as np
 
 
@@ -61,6 +63,37 @@ def sort_by_cluster(labels, n_clusters=None):
     return order, cluster_starts(counts)
 
 
+def power_of_two_scale(A):
+    """The largest power of two not above ``max |A|`` (1 for an all-zero array).
+
+    A computation that does not depend on the scale of its input (a whitening map, a
+    cosine), or depends on it in a known way (a least-squares map scales as
+    ``scale(Y) / scale(X)``), divides its input by this first: the division is
+    exact (powers of two only move the exponent), and entries below 2 in magnitude
+    can be squared and summed in any dtype.
+
+    Parameters
+    ----------
+    A : ndarray
+        Finite values.
+
+    Returns
+    -------
+    scale : float
+        ``2**e`` with ``2**e <= max |A| < 2**(e + 1)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> power_of_two_scale(np.array([[3.0, -5.0]]))
+    4.0
+    >>> power_of_two_scale(np.array([1e200])) == 2.0**664
+    True
+    """
+    largest = float(np.max(np.abs(A), initial=0.0))
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+
+
 def cluster_sums(A, starts, axis=0):
     """Sum of the rows of each cluster of ``A`` (rows sorted by cluster along ``axis``).
 
@@ -76,16 +109,25 @@ def cluster_sums(A, starts, axis=0):
 def cluster_means(A, starts):
     """Mean of the rows of each cluster of ``A`` (rows sorted by cluster), in its dtype.
 
-    ``A`` may have any number of axes after the first.
+    ``A`` may have any number of axes after the first. Finite rows whose sums
+    overflow (entries near the largest float) are summed again scaled by
+    :func:`power_of_two_scale`, so the means are finite.
 
     Examples
     --------
     >>> import numpy as np
     >>> cluster_means(np.array([[1.0], [3.0], [5.0]]), np.array([0, 2, 3])).tolist()
     [[2.0], [5.0]]
+    >>> cluster_means(np.array([[1e308], [1e308]]), np.array([0, 2])).tolist()
+    [[1e+308]]
     """
-    counts = np.diff(starts).astype(A.dtype)
-    return cluster_sums(A, starts) / counts.reshape((-1,) + (1,) * (A.ndim - 1))
+    counts = np.diff(starts).astype(A.dtype).reshape((-1,) + (1,) * (A.ndim - 1))
+    with np.errstate(over="ignore"):  # checked below
+        sums = cluster_sums(A, starts)
+    if np.isfinite(sums).all() or not np.isfinite(A).all():
+        return sums / counts
+    scale = A.dtype.type(power_of_two_scale(A))
+    return cluster_sums(A / scale, starts) / counts * scale
 
 
 def _scaled_rows(M):
@@ -175,30 +217,60 @@ def _stacked(A, rows):
     return A[rows][None] if isinstance(rows, slice) else A[rows]
 
 
+def _solve_psd(A, b, singular):
+    """Solve the stacked symmetric positive semi-definite systems ``A x = b``.
+
+    Where ``singular`` (no ridge), or where a system is singular at working
+    precision, the minimum-norm solution ``pinv(A) b``."""
+    if not singular:
+        try:
+            solution = np.linalg.solve(A, b)
+            if np.isfinite(solution).all():
+                return solution
+        except np.linalg.LinAlgError:
+            pass
+    cutoff = max(A.shape[-2:]) * np.finfo(A.dtype).eps  # as np.linalg.lstsq's
+    return np.matmul(np.linalg.pinv(A, rcond=cutoff, hermitian=True), b)
+
+
 def _cluster_ridge(X, Y, starts, alpha):
     r"""Per-cluster ridge solutions, clusters of equal size solved in one batch.
 
-    Yields ``(clusters, rows, dual, solution)`` for each cluster size (``rows`` as in
-    :func:`_clusters_by_size`). A cluster with no more rows than features is solved in
-    dual form, ``solution`` the ``(c, size, p)`` factors :math:`B_i = (X_i X_i^\top +
-    \alpha_i I)^{-1} Y_i` with :math:`W_i = X_i^\top B_i`; otherwise in primal form,
-    ``solution`` the ``(c, d, p)`` maps :math:`W_i = (X_i^\top X_i + \alpha_i
-    I)^{-1} X_i^\top Y_i`.
+    Yields ``(clusters, rows, dual, solution, x_scale, y_scale)`` for each cluster
+    size (``rows`` as in :func:`_clusters_by_size`). Each batch is solved for
+    :math:`X_s = X / x` and :math:`Y_s = Y / y` with the ridge :math:`\alpha / x^2`
+    (``x`` the power of two of the largest of :math:`|X|` and :math:`\sqrt\alpha`,
+    ``y`` that of :math:`|Y|`): exact rescalings that keep every product finite
+    and normal however large or small the input, and give the map
+    :math:`W = (y / x) W_s`. A cluster with no more rows than features is solved in
+    dual form, ``solution`` the ``(c, size, p)`` factors :math:`B_i = (X_{s,i}
+    X_{s,i}^\top + \alpha_i / x^2 I)^{-1} Y_{s,i}` with :math:`W_{s,i} =
+    X_{s,i}^\top B_i`; otherwise in primal form, ``solution`` the ``(c, d, p)``
+    maps :math:`W_{s,i}`. A zero ridge (given, or below the smallest float after
+    scaling) gives the minimum-norm least-squares solution, as does a system
+    singular at working precision.
     """
     n_features = X.shape[1]
     for clusters, rows in _clusters_by_size(starts):
         Xc, Yc = _stacked(X, rows), _stacked(Y, rows)
-        strength = alpha[clusters][:, None, None].astype(X.dtype)
+        strength = alpha[clusters]
+        x_scale = max(power_of_two_scale(Xc), power_of_two_scale(np.sqrt(strength)))
+        y_scale = power_of_two_scale(Yc)
+        Xc, Yc = Xc / X.dtype.type(x_scale), Yc / X.dtype.type(y_scale)
+        with np.errstate(under="ignore"):
+            penalty = (strength / x_scale / x_scale).astype(X.dtype)
+        singular = not penalty.all()
         size = Xc.shape[1]
         if size <= n_features:
             kernel = np.matmul(Xc, Xc.transpose(0, 2, 1))
-            kernel += strength * np.eye(size, dtype=X.dtype)
-            yield clusters, rows, True, np.linalg.solve(kernel, Yc)
+            kernel += penalty[:, None, None] * np.eye(size, dtype=X.dtype)
+            solution = _solve_psd(kernel, Yc, singular)
         else:
             gram = np.matmul(Xc.transpose(0, 2, 1), Xc)
-            gram += strength * np.eye(n_features, dtype=X.dtype)
+            gram += penalty[:, None, None] * np.eye(n_features, dtype=X.dtype)
             cross = np.matmul(Xc.transpose(0, 2, 1), Yc)
-            yield clusters, rows, False, np.linalg.solve(gram, cross)
+            solution = _solve_psd(gram, cross, singular)
+        yield clusters, rows, size <= n_features, solution, x_scale, y_scale
 
 
 def _per_cluster(alpha, n_clusters):
@@ -231,10 +303,12 @@ def cluster_ridge_maps(X, Y, starts, alpha):
     """
     alpha = _per_cluster(alpha, len(starts) - 1)
     maps = np.empty((len(starts) - 1, X.shape[1], Y.shape[1]), dtype=X.dtype)
-    for clusters, rows, dual, solution in _cluster_ridge(X, Y, starts, alpha):
+    for clusters, rows, dual, solution, x_scale, y_scale in _cluster_ridge(X, Y, starts,
+                                                                          alpha):
         if dual:
-            solution = np.matmul(_stacked(X, rows).transpose(0, 2, 1), solution)
-        maps[clusters] = solution
+            X_scaled = _stacked(X, rows) / X.dtype.type(x_scale)
+            solution = np.matmul(X_scaled.transpose(0, 2, 1), solution)
+        maps[clusters] = solution * X.dtype.type(y_scale / x_scale)
     return maps
 
 
@@ -258,9 +332,13 @@ def cluster_ridge_factors(X, Y, starts, alpha):
     """
     alpha = _per_cluster(alpha, len(starts) - 1)
     B = np.empty_like(Y, dtype=X.dtype)
-    for clusters, rows, dual, solution in _cluster_ridge(X, Y, starts, alpha):
-        if not dual:  # B_i = (Y_i - X_i W_i) / alpha_i
-            residual = _stacked(Y, rows) - np.matmul(_stacked(X, rows), solution)
+    for clusters, rows, dual, solution, x_scale, y_scale in _cluster_ridge(X, Y, starts,
+                                                                          alpha):
+        if dual:  # X_i^T B_i = (y / x) X_s^T B_s = X_i^T (y / x^2) B_s
+            solution = solution * X.dtype.type(y_scale / x_scale / x_scale)
+        else:  # B_i = (Y_i - X_i W_i) / alpha_i
+            W = solution * X.dtype.type(y_scale / x_scale)
+            residual = _stacked(Y, rows) - np.matmul(_stacked(X, rows), W)
             solution = residual / alpha[clusters][:, None, None].astype(X.dtype)
         B[rows] = solution
     return B
@@ -269,7 +347,8 @@ def cluster_ridge_factors(X, Y, starts, alpha):
 def ridge_map(X, Y, alpha):
     r"""One ridge map of all rows: :math:`\operatorname{argmin}_W \lVert X W - Y
     \rVert_F^2 + \alpha \lVert W \rVert_F^2`, in dual form when rows are fewer than
-    features (:func:`cluster_ridge_maps` with one cluster)."""
+    features (:func:`cluster_ridge_maps` with one cluster). ``alpha=0`` is the
+    minimum-norm least-squares map ``pinv(X) @ Y``, rank deficient or not."""
     return cluster_ridge_maps(X, Y, np.array([0, X.shape[0]]), alpha)[0]
 
 
@@ -284,7 +363,8 @@ def linear_map(X, Y, method, alpha=1.0, center=None):
         Targets.
     method : {"ridge", "pinv", "procrustes", "identity"}
         ``"ridge"``: :func:`ridge_map`; ``"pinv"``: the minimum-norm least-squares
-        map; ``"procrustes"``: the (semi-)orthogonal map closest to mapping ``X``
+        map (:func:`ridge_map` with ``alpha=0``); ``"procrustes"``: the
+        (semi-)orthogonal map closest to mapping ``X``
         onto ``Y``; ``"identity"``: the identity (padded or cut when not square).
     alpha : float, default=1.0
         Ridge strength of ``method="ridge"``.
@@ -303,7 +383,7 @@ def linear_map(X, Y, method, alpha=1.0, center=None):
     if method == "identity":
         return np.eye(X.shape[1], Y.shape[1], dtype=X.dtype)
     if method == "pinv":
-        return np.linalg.pinv(X) @ Y
+        return ridge_map(X, Y, 0.0)
     if method == "procrustes":
         U, _, Vt = np.linalg.svd(X.T @ Y, full_matrices=False)
         return U @ Vt

@@ -18,7 +18,7 @@ directions and whitening down-weights them. :math:`\rho = 1` is plain cosine rou
 import numpy as np
 from sklearn.covariance import ledoit_wolf_shrinkage
 
-from ._linalg import unit_rows
+from ._linalg import power_of_two_scale, unit_rows
 
 # Floor of the eigenvalues of the shrunk covariance (whose mean eigenvalue is 1).
 _SMALLEST_EIGENVALUE = 1e-6
@@ -54,6 +54,9 @@ def within_cluster_whitening(X, centroids, starts, shrinkage):
     if shrinkage == 1 or n_rows == len(counts):
         return None, 1.0
     residuals = X - np.repeat(centroids, counts, axis=0)
+    # L does not depend on the scale of the residuals: bring them to entries below 2
+    # before squaring, so huge or tiny rows neither overflow nor underflow.
+    residuals /= power_of_two_scale(residuals)
     scatter = residuals.T @ residuals / (n_rows - len(counts))
     mean_variance = np.trace(scatter) / n_features
     if not mean_variance > 0:

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array
 
-from ._base import _BaseClusterRegressor
+from ._base import IntegerInterval, _BaseClusterRegressor
 from ._growing import (
     answer_neighbour_weights,
     fill_cluster_means,
@@ -41,6 +41,29 @@ _INIT_RELATIVE_RIDGE = 1e-3
 # added) 5, 10 and 30 gave the same Recall@1 within 0.4 points, and 10 costs a fraction
 # of a refit (benchmarks/growing.py).
 _PARTIAL_FIT_PRIOR_MAX_ITER = 10
+
+
+def _check_magnitudes(X, Y):
+    """Raise ValueError unless the largest entries of X and Y suit the solver's dtype.
+
+    The solver multiplies up to four entries of the inputs (the curvature of the
+    cosine term is a squared row norm of X over a squared row norm of the
+    prediction, times squared coefficients) and sums them over all rows: the fourth
+    power of the largest entry, times the number of values, must stay finite, and
+    the fourth power of a nonzero largest entry must not underflow.
+    """
+    info = np.finfo(X.dtype)
+    high = (float(info.max) / (X.shape[0] * max(X.shape[1], Y.shape[1]))) ** 0.25
+    low = float(info.tiny) ** 0.25
+    for name, A in (("X", X), ("y", Y)):
+        largest = float(np.max(np.abs(A), initial=0.0))
+        if largest > high or 0 < largest < low:
+            raise ValueError(
+                f"{name} has largest magnitude {largest:.3g}; SmoothingBasisRegressor "
+                f"needs it between {low:.3g} and {high:.3g} in {X.dtype} for this "
+                "data size (its solver multiplies up to four entries). Rescale X and "
+                "y, for example to unit-norm rows as embeddings usually are."
+            )
 
 
 class SmoothingBasisRegressor(_BaseClusterRegressor):
@@ -313,14 +336,14 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     """
 
     _parameter_constraints = {
-        "n_basis": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "n_basis": [IntegerInterval(1, None, closed="left"), StrOptions({"auto"})],
         "cosine_weight": [Interval(Real, 0, 1, closed="both")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"lbfgs", "gd"})],
         "init": [StrOptions({"svd", "random"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [IntegerInterval(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "reorth_interval": [Interval(Integral, 1, None, closed="left"), None],
+        "reorth_interval": [IntegerInterval(1, None, closed="left"), None],
         "prior": [
             StrOptions({"auto", "identity", "shared", "contrastive"}),
             "array-like",
@@ -445,6 +468,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         return cluster_chunks(starts, row_bytes, self.n_jobs)
 
     def _fit_clusters(self, X, Y, starts):
+        _check_magnitudes(X, Y)
         n_clusters = len(starts) - 1
         n_basis = self._check_params(X.shape[1], Y.shape[1], n_clusters)
         prior = self._fit_prior(X, Y, starts)
