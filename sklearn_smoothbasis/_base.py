@@ -555,28 +555,49 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         """Predictions of shape (n_samples, n_targets) of validated rows."""
         n_rows = X.shape[0]
         Y_pred = np.empty((n_rows, self.n_targets_), dtype=X.dtype)
-        if not self._uses_clusters:
+        if self._uses_clusters:
+            assigned = self._assign(groups, n_rows)
+        else:
             if groups is not None:
                 _check_groups(groups, n_rows, "predict")
-            Y_pred[:] = self._predict_hard(X, np.zeros(n_rows, dtype=np.int64))
-        else:
-            assigned = self._assign(groups, n_rows)
-            # Per routed row: similarities and weights (N), the prediction (p), and the
-            # input in the routing space and its unit copy (2 d).
-            row_bytes = 8 * (len(self.clusters_) + self.n_targets_ + 2 * X.shape[1])
-            for rows in gen_batches(
-                n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)
-            ):
-                chunk, soft_rows, weights = self._route(X[rows], assigned[rows])
-                hard_rows = np.flatnonzero(chunk >= 0)
-                out = Y_pred[rows]
-                if hard_rows.size:
-                    out[hard_rows] = self._predict_hard(
-                        X[rows][hard_rows], chunk[hard_rows]
-                    )
-                if soft_rows.size:
-                    out[soft_rows] = self._predict_soft(X[rows][soft_rows], weights)
+            assigned = np.zeros(n_rows, dtype=np.int64)
+        row_bytes = self._predict_row_bytes(X)
+        for rows in gen_batches(n_rows, get_chunk_n_rows(row_bytes, max_n_rows=n_rows)):
+            self._predict_batch(X[rows], assigned[rows], Y_pred[rows])
         return Y_pred
+
+    def _predict_batch(self, X, assigned, out):
+        """Write the predictions of one batch of rows into ``out`` (its arrays are
+        freed on return, before the next batch allocates its own)."""
+        assigned, soft_rows, weights = self._route(X, assigned)
+        hard_rows = np.flatnonzero(assigned >= 0)
+        if hard_rows.size == out.shape[0]:
+            out[:] = self._predict_hard(X, assigned)
+        elif hard_rows.size:
+            out[hard_rows] = self._predict_hard(X[hard_rows], assigned[hard_rows])
+        if soft_rows.size:
+            out[soft_rows] = self._predict_soft(X[soft_rows], weights)
+
+    def _predict_row_bytes(self, X):
+        """Extra bytes per row of one batch of :meth:`predict` on ``X``.
+
+        Routing holds the similarities and weights of the row (2 N), the row in the
+        routing space and its unit copy (2 d) and a copy of the row (d); the
+        estimator holds :meth:`_predict_row_values` values per row, and a row of
+        another dtype than the model's is cast (d). Values take the item size of
+        the computation (float64 when either ``X`` or the model is); batches of
+        rows are sized so that their sum stays within ``working_memory``.
+        """
+        n_features = X.shape[1]
+        routing = 2 * len(self.clusters_) + 3 * n_features if self._uses_clusters else 0
+        cast = n_features if X.dtype != self.centroids_.dtype else 0
+        itemsize = np.result_type(X.dtype, self.centroids_.dtype).itemsize
+        return itemsize * (routing + cast + self._predict_row_values())
+
+    def _predict_row_values(self):
+        """Values per row held by ``_predict_hard`` / ``_predict_soft`` at once
+        (besides the output): the prediction, by default."""
+        return self.n_targets_
 
     def retrieve(self, X, answers, *, k=1, groups=None):
         """Indices of the ``k`` answers nearest each row's prediction, and the cosines.
@@ -663,11 +684,11 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         answers_unit = unit_rows(answers.astype(X.dtype, copy=False))
         # Per row: the prediction and its unit copy (2 p), the similarities, their
         # negation, the partition's indices and a mask, and a stable sort of a tied
-        # row (n_answers * (3 itemsize + 17)), plus predict's own routing buffers.
+        # row (n_answers * (3 itemsize + 17)), plus predict's own buffers.
         itemsize = X.itemsize
         row_bytes = (
             2 * self.n_targets_ * itemsize + n_answers * (3 * itemsize + 17)
-            + itemsize * (len(self.clusters_) + self.n_targets_ + 2 * X.shape[1])
+            + self._predict_row_bytes(X)
         )
         indices = np.empty((n_rows, k), dtype=np.intp)
         similarities = np.empty((n_rows, k), dtype=X.dtype)

@@ -32,6 +32,10 @@ def _check_square(method, n_features, n_targets):
         )
 
 
+# Soft routing of independent maps: clusters whose predictions are formed at once.
+_SOFT_CLUSTERS_PER_STEP = 32
+
+
 class SharedProjectionRegressor(_BaseClusterRegressor):
     """One linear map ``W`` shared by all clusters (the underfitting baseline).
 
@@ -273,14 +277,21 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
     def _predict_soft(self, X, weights):
         Y_pred = np.zeros((X.shape[0], self.n_targets_), dtype=X.dtype)
         n_clusters, d, p = self.maps_.shape
-        step = max(1, 2**24 // max(1, X.shape[0] * p))
-        for c0 in range(0, n_clusters, step):
-            maps = self.maps_[c0:c0 + step]
-            XW = (X @ maps.transpose(1, 0, 2).reshape(d, -1)).reshape(X.shape[0], -1, p)
-            Y_pred += np.einsum(
-                "mc,mcp->mp", weights[:, c0 : c0 + step].astype(X.dtype), XW
-            )
+        weights = weights.astype(X.dtype, copy=False)
+        for c0 in range(0, n_clusters, _SOFT_CLUSTERS_PER_STEP):
+            step = slice(c0, c0 + _SOFT_CLUSTERS_PER_STEP)
+            maps = self.maps_[step].transpose(1, 0, 2).reshape(d, -1)
+            # One expression, so each step's predictions are freed before the next.
+            Y_pred += np.matmul(
+                weights[:, None, step], (X @ maps).reshape(X.shape[0], -1, p)
+            )[:, 0, :]
         return Y_pred
+
+    def _predict_row_values(self):
+        # Hard: the row's copy and its prediction (d + p). Soft: the predictions of
+        # one step of clusters and their weighted sum ((S + 1) p), and the output.
+        d, p = self.maps_.shape[1:]
+        return max(d + p, (min(len(self.maps_), _SOFT_CLUSTERS_PER_STEP) + 2) * p)
 
 
 class MultiHeadRegressor(_BaseClusterRegressor):
@@ -388,4 +399,4 @@ class MultiHeadRegressor(_BaseClusterRegressor):
         return self.target_means_[clusters]
 
     def _predict_soft(self, X, weights):
-        return weights.astype(X.dtype) @ self.target_means_
+        return weights.astype(X.dtype, copy=False) @ self.target_means_

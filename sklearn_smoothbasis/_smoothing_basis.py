@@ -591,5 +591,11 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     def _predict_hard(self, X, clusters):
         return self._predict_coefficient_rows(X, self.coefficients_[clusters])
 
+    def _predict_row_values(self):
+        # The design row (K p), x P and the prediction (2 p), the coefficient row
+        # and its cast (2 K).
+        K, p = self.n_basis_, self.n_targets_
+        return K * p + 2 * p + 2 * K
+
     def _predict_soft(self, X, weights):
         return self._predict_coefficient_rows(X, weights @ self.coefficients_)

@@ -148,3 +148,47 @@ def test_alpha_zero_of_full_rank_data_is_least_squares():
     X, Y = rng.standard_normal((40, 5)), rng.standard_normal((40, 3))
     model = SharedProjectionRegressor(alpha=0).fit(X, Y)
     np.testing.assert_allclose(model.coef_, _minimum_norm_map(X, Y), rtol=1e-10)
+
+
+# Defect 3: a cosine of finite nonzero rows does not depend on their scale.
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_routed_prediction_does_not_depend_on_the_scale_of_the_query(scale):
+    X, Y, groups = _data()
+    model = MultiHeadRegressor().fit(X, Y, groups=groups)
+    # Was off by up to 1.9 at 1e-200: every cluster got weight 1/6.
+    np.testing.assert_allclose(model.predict(X * scale), model.predict(X), rtol=1e-12)
+    np.testing.assert_allclose(model._routing_weights(X * scale), model._routing_weights(X),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_routing_of_huge_and_tiny_training_rows_is_that_of_moderate_ones(scale):
+    X, Y, groups = _data()
+    for routing_shrinkage in (1.0, "auto"):
+        reference = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(X, Y, groups)
+        scaled = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(X * scale, Y,
+                                                                            groups)
+        np.testing.assert_allclose(scaled.routing_centroids_, reference.routing_centroids_,
+                                   rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(scaled.predict(X * scale), reference.predict(X),
+                                   rtol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_retrieval_metrics_do_not_depend_on_scale(scale):
+    from sklearn_smoothbasis.metrics import (
+        mean_cosine_similarity,
+        mean_reciprocal_rank,
+        recall_at_k,
+    )
+
+    rng = np.random.RandomState(0)
+    Y = rng.standard_normal((30, 8))
+    Y_pred = Y + 0.8 * rng.standard_normal((30, 8))
+    # recall_at_k(Y * 1e200, Y * 1e200) was 0.0, mean_cosine_similarity at 1e-200 too.
+    assert recall_at_k(Y * scale, Y * scale) == 1.0
+    assert mean_cosine_similarity(Y * scale, Y * scale) == pytest.approx(1.0)
+    assert recall_at_k(Y * scale, Y_pred * scale) == recall_at_k(Y, Y_pred)
+    assert mean_reciprocal_rank(Y * scale, Y_pred) == mean_reciprocal_rank(Y, Y_pred)
+    assert mean_cosine_similarity(Y, Y_pred * scale) == pytest.approx(
+        mean_cosine_similarity(Y, Y_pred), rel=1e-12)
