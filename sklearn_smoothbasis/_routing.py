@@ -76,8 +76,13 @@ def within_cluster_whitening(X, centroids, starts, shrinkage):
 
 
 def routing_space(X, transform):
-    """Rows of ``X`` mapped into the routing space and scaled to unit norm."""
-    return unit_rows(X if transform is None else X @ transform)
+    """Rows of ``X`` mapped into the routing space and scaled to unit norm.
+
+    Rows are scaled to unit norm before the map too (the direction of ``L x`` does
+    not depend on the norm of ``x``), so rows near the largest float do not
+    overflow in ``L x``."""
+    unit = unit_rows(X)
+    return unit if transform is None else unit_rows(unit @ transform)
 
 
 def softmax_routing_weights(X, routing_centroids, transform, temperature):
