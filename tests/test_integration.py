@@ -56,7 +56,9 @@ def test_round_trips(estimator, data, tmp_path):
     # explicitly.
     assert any(name.endswith("." + type(model).__name__) for name in untrusted)
     assert all(name.startswith("sklearn_smoothbasis.") for name in untrusted)
-    with pytest.raises(Exception, match="[Uu]ntrusted"):
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    with pytest.raises(UntrustedTypesFoundException, match="[Uu]ntrusted"):
         sio.loads(dumped)
     loaded = sio.loads(dumped, trusted=untrusted)
     assert np.array_equal(

@@ -70,6 +70,34 @@ def test_shuffle_determinism():
     )
 
 
+def test_shuffle_permutes_rows_within_each_cluster():
+    # One cluster of 9 rows: only the order of its rows can change the folds, so a
+    # splitter that shuffled clusters but not rows would give one split for every
+    # seed. 1,680 ways to deal 9 rows into 3 folds of 3: 20 seeds give 20 splits.
+    groups = np.zeros(9, dtype=int)
+    X_one = np.zeros((9, 1))
+
+    def test_folds(seed):
+        cv = ClusterStratifiedKFold(3, shuffle=True, random_state=seed)
+        return tuple(tuple(sorted(test)) for _, test in cv.split(X_one, groups=groups))
+
+    assert len({test_folds(seed) for seed in range(20)}) >= 18
+    # Several clusters: each cluster's own rows are dealt differently across seeds.
+    for cluster in np.unique(GROUPS):
+        rows = np.flatnonzero(GROUPS == cluster)
+        if len(rows) < 3:
+            continue
+        dealt = set()
+        for seed in range(20):
+            cv = ClusterStratifiedKFold(3, shuffle=True, random_state=seed)
+            folds = np.empty(len(GROUPS), dtype=int)
+            for k, (_, test) in enumerate(cv.split(X, Y, GROUPS)):
+                folds[test] = k
+            # The partition of the cluster's rows, whatever the folds are called.
+            dealt.add(tuple(np.unique(folds[rows], return_inverse=True)[1].ravel()))
+        assert len(dealt) > 1, cluster
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+import sklearn
 from scipy.linalg import fractional_matrix_power
 from sklearn.covariance import ledoit_wolf_shrinkage
 
@@ -135,3 +136,56 @@ def test_shared_map_does_not_route():
     X, Y, groups, _, _ = _paraphrase_clusters()
     model = SharedProjectionRegressor().fit(X, Y, groups)
     assert not hasattr(model, "routing_transform_")
+
+
+def _mixed_known_and_unseen():
+    """Training clusters 0..19 and 40 query rows, known (their cluster given) and
+    unseen (a label fit never saw: routed) interleaved irregularly."""
+    X, Y, groups, X_new, groups_new = _paraphrase_clusters()
+    rng = np.random.RandomState(0)
+    X_query = np.vstack([X_new[:20], X_new[40:60]])[rng.permutation(40)]
+    labels = rng.randint(20, size=40)
+    unseen = rng.rand(40) < 0.5
+    labels[unseen] = 99
+    return X, Y, groups, X_query, labels, unseen
+
+
+ROUTED = [
+    MultiHeadRegressor(routing_temperature=0.2),
+    IndependentProjectionRegressor(alpha=0.1, routing_temperature=0.2),
+    SmoothingBasisRegressor(max_iter=5, tol=0, random_state=0, routing_temperature=0.2),
+]
+
+
+@pytest.mark.parametrize("estimator", ROUTED, ids=lambda e: type(e).__name__)
+def test_one_call_with_known_and_unseen_groups_routes_the_right_rows(estimator):
+    X, Y, groups, X_query, labels, unseen = _mixed_known_and_unseen()
+    model = estimator.fit(X, Y, groups)
+    mixed = model.predict(X_query, groups=labels)
+    # Each part predicted on its own: known rows with their cluster, unseen rows
+    # routed (no groups at all).
+    np.testing.assert_allclose(mixed[~unseen],
+                               model.predict(X_query[~unseen], groups=labels[~unseen]),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mixed[unseen], model.predict(X_query[unseen]),
+                               rtol=1e-10, atol=1e-12)
+    # And the parts differ: routing a known row, or mapping a routed row with some
+    # cluster's map, would change it.
+    assert not np.allclose(model.predict(X_query[unseen], groups=np.zeros(unseen.sum())),
+                           mixed[unseen])
+
+
+@pytest.mark.parametrize("estimator", ROUTED + [SharedProjectionRegressor()],
+                         ids=lambda e: type(e).__name__)
+def test_predict_in_many_small_batches_equals_one_batch(estimator):
+    X, Y, groups, X_query, labels, _ = _mixed_known_and_unseen()
+    model = estimator.fit(X, Y, groups)
+    whole, whole_routed = model.predict(X_query, groups=labels), model.predict(X_query)
+    # A working_memory that holds 7 rows: 6 batches, each mixing known and routed rows.
+    row_bytes = model._predict_row_bytes(X_query)
+    with sklearn.config_context(working_memory=7.5 * row_bytes / 2**20):
+        batched = model.predict(X_query, groups=labels)
+        batched_routed = model.predict(X_query)
+    np.testing.assert_allclose(batched, whole, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(batched_routed, whole_routed, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(batched[:7], batched[7:14])  # rows differ between batches

@@ -104,6 +104,47 @@ def test_objective_never_increases(solver, cosine_weight, init, seed):
     assert model.objective_ == pytest.approx(curve[-1], rel=1e-10)
 
 
+def _coefficient_gradients(model, X, Y, groups):
+    """Gradient of each cluster's objective with respect to its coefficients, by central
+    differences of the objective written out here (not the package's loss):
+    f_i(c) = (sum_r [(1-lam) |x_r W - y_r|^2 + lam (1 - cos(x_r W, y_r))]
+    + alpha |W - P|_F^2) / n_i with W = P + sum_k c_k G_k."""
+    lam, alpha = model.cosine_weight, model.alpha
+    prior = 0 if model.prior_ is None else model.prior_
+    gradients = []
+    for i, cluster in enumerate(model.clusters_):
+        Xi, Yi = X[groups == cluster], Y[groups == cluster]
+
+        def objective(coef):
+            W = prior + np.tensordot(coef, model.basis_, axes=1)
+            pred = Xi @ W
+            cos = np.sum(pred * Yi, axis=1) / (
+                np.linalg.norm(pred, axis=1) * np.linalg.norm(Yi, axis=1))
+            rows = (1 - lam) * np.sum((pred - Yi) ** 2, axis=1) + lam * (1 - cos)
+            return (rows.sum() + alpha * np.sum((W - prior) ** 2)) / len(Xi)
+
+        coef, h = model.coefficients_[i], 1e-6
+        gradients.append([(objective(coef + h * e) - objective(coef - h * e)) / (2 * h)
+                          for e in np.eye(len(coef))])
+    return np.array(gradients)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cosine_weight", [0.0, 0.5])
+@pytest.mark.parametrize("alpha", [0.3, 3.0])
+def test_coefficients_are_optimal_for_the_fitted_basis(cosine_weight, alpha):
+    # The coefficients are re-solved for every basis: at the fitted model each
+    # cluster's gradient, penalty included, vanishes. A coefficient step that ignored
+    # alpha, or skipped the Gauss-Newton refinement of the cosine term, leaves
+    # gradients of 0.25 and more here (measured on broken copies).
+    X, Y, groups = make_multicluster_regression(
+        n_clusters=12, n_basis=3, n_features=8, n_targets=8, noise=0.3, random_state=0)
+    model = SmoothingBasisRegressor(n_basis=3, cosine_weight=cosine_weight, alpha=alpha,
+                                    max_iter=3, random_state=0).fit(X, Y, groups=groups)
+    gradients = _coefficient_gradients(model, X, Y, groups)
+    assert np.abs(gradients).max() < 1e-3
+
+
 def test_solvers_reach_the_same_objective():
     X, Y, groups = _small(noise=0.05)
     common = dict(n_basis=2, cosine_weight=0.3, alpha=0.01, tol=1e-10, random_state=0)
@@ -324,8 +365,10 @@ def test_float32_and_float64_agree():
     m32 = SmoothingBasisRegressor(**params).fit(
         X.astype(np.float32), Y.astype(np.float32), groups
     )
+    # Observed: at most 3.3e-3 apart on predictions up to 4.8 (float32 stops short of
+    # tol=1e-8); the tolerance is 1.5 times that, not six.
     np.testing.assert_allclose(m32.predict(X.astype(np.float32), groups=groups),
-                               m64.predict(X, groups=groups), rtol=2e-2, atol=2e-2)
+                               m64.predict(X, groups=groups), rtol=0, atol=5e-3)
 
 
 def test_results_do_not_depend_on_n_jobs_or_chunking():
