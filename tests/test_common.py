@@ -30,7 +30,6 @@ EXPECTED_FAILED_CHECKS = {}
 
 @pytest.mark.filterwarnings("ignore::sklearn_smoothbasis.NoGroupsWarning")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @parametrize_with_checks(
     FAST_ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS
 )
