@@ -308,7 +308,10 @@ def cluster_ridge_maps(X, Y, starts, alpha):
         if dual:
             X_scaled = _stacked(X, rows) / X.dtype.type(x_scale)
             solution = np.matmul(X_scaled.transpose(0, 2, 1), solution)
-        maps[clusters] = solution * X.dtype.type(y_scale / x_scale)
+        # A map beyond the dtype's range (Y huge, X tiny) becomes inf here; the
+        # estimators name it (see ClusterRegressorMixin.fit).
+        with np.errstate(over="ignore"):
+            maps[clusters] = solution * X.dtype.type(y_scale / x_scale)
     return maps
 
 
@@ -335,7 +338,8 @@ def cluster_ridge_factors(X, Y, starts, alpha):
     for clusters, rows, dual, solution, x_scale, y_scale in _cluster_ridge(X, Y, starts,
                                                                           alpha):
         if dual:  # X_i^T B_i = (y / x) X_s^T B_s = X_i^T (y / x^2) B_s
-            solution = solution * X.dtype.type(y_scale / x_scale / x_scale)
+            with np.errstate(over="ignore"):  # named by the estimator, as above
+                solution = solution * X.dtype.type(y_scale / x_scale / x_scale)
         else:  # B_i = (Y_i - X_i W_i) / alpha_i
             W = solution * X.dtype.type(y_scale / x_scale)
             residual = _stacked(Y, rows) - np.matmul(_stacked(X, rows), W)
@@ -385,6 +389,9 @@ def linear_map(X, Y, method, alpha=1.0, center=None):
     if method == "pinv":
         return ridge_map(X, Y, 0.0)
     if method == "procrustes":
-        U, _, Vt = np.linalg.svd(X.T @ Y, full_matrices=False)
+        # The map depends only on the directions of X^T Y: scale before the product.
+        X_scaled = X / X.dtype.type(power_of_two_scale(X))
+        Y_scaled = Y / Y.dtype.type(power_of_two_scale(Y))
+        U, _, Vt = np.linalg.svd(X_scaled.T @ Y_scaled, full_matrices=False)
         return U @ Vt
     return ridge_map(X, Y, alpha)
