@@ -11,6 +11,7 @@ the rows are few, by randomized subspace iteration otherwise.
 
 import numpy as np
 from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
 
 from ._linalg import cluster_sums
 from ._solvers import orthonormalize
@@ -21,11 +22,19 @@ _OVERSAMPLES = 5
 _POWER_ITERATIONS = 2
 
 
+def _batches(X, values_per_row, itemsize=None):
+    """Batches of rows whose ``values_per_row`` working values each (of ``itemsize``
+    bytes, the item size of ``X`` by default) fit in ``working_memory``."""
+    row_bytes = (itemsize or X.itemsize) * values_per_row
+    return gen_batches(X.shape[0], get_chunk_n_rows(row_bytes, max_n_rows=X.shape[0]))
+
+
 def _maps_times(X, B, starts, labels, U):
     """``sum_i U[i, j] X_i^T B_i`` for each column j: shape ``(q, d, p)``."""
     q = U.shape[1]
     out = np.zeros((X.shape[1], q * B.shape[1]), dtype=X.dtype)
-    for rows in gen_batches(X.shape[0], max(1, 2**22 // (q * B.shape[1]))):
+    # Per row: its weights (q), the weighted factors (q p) and a copy for the product.
+    for rows in _batches(X, q + 2 * q * B.shape[1]):
         weighted = U[labels[rows]][:, :, None] * B[rows][:, None, :]
         out += X[rows].T @ weighted.reshape(weighted.shape[0], -1)
     return out.reshape(X.shape[1], q, -1).transpose(1, 0, 2)
@@ -36,10 +45,28 @@ def _inner_with_maps(X, B, starts, V):
     q = V.shape[0]
     V_mat = np.ascontiguousarray(V.transpose(1, 0, 2)).reshape(X.shape[1], -1)
     per_row = np.empty((X.shape[0], q), dtype=np.float64)
-    for rows in gen_batches(X.shape[0], max(1, 2**22 // (q * B.shape[1]))):
+    # Per row: X V (q p) and the einsum's result (q).
+    for rows in _batches(X, q * B.shape[1] + q):
         XV = (X[rows] @ V_mat).reshape(-1, q, B.shape[1])
         per_row[rows] = np.einsum("rjp,rp->rj", XV, B[rows])
     return cluster_sums(per_row, starts)
+
+
+def _map_gram(X, B, starts, labels):
+    """``<X_i^T B_i, X_j^T B_j>_F`` for all pairs of clusters, shape ``(N, N)``, float64.
+
+    Summed over blocks of rows of the ``n x n`` kernel ``(X X^T) * (B B^T)``, each
+    block within ``working_memory``; the ``N x N`` result is the only array that
+    does not shrink with it.
+    """
+    n = X.shape[0]
+    gram = np.zeros((len(starts) - 1, len(starts) - 1))
+    # Per row of a block: X_r X^T and B_r B^T and their float64 copies and product
+    # (5 n values of at most 8 bytes), and the row's cluster sums (N).
+    for rows in _batches(X, 5 * n + len(starts), itemsize=8):
+        kernel = (X[rows] @ X.T).astype(np.float64) * (B[rows] @ B.T).astype(np.float64)
+        np.add.at(gram, labels[rows], cluster_sums(kernel, starts, axis=1))
+    return gram
 
 
 def top_map_directions(X, B, starts, n_components, random_state):
@@ -53,8 +80,7 @@ def top_map_directions(X, B, starts, n_components, random_state):
     labels = np.repeat(np.arange(n_clusters), np.diff(starts))
     rng = check_random_state(random_state)
     if X.shape[0] <= _EXACT_GRAM_MAX_ROWS:
-        kernel = (X @ X.T).astype(np.float64) * (B @ B.T).astype(np.float64)
-        gram = cluster_sums(cluster_sums(kernel, starts, axis=0), starts, axis=1)
+        gram = _map_gram(X, B, starts, labels)
         eigval, U = np.linalg.eigh(gram)
     else:
         q = min(n_clusters, n_components + _OVERSAMPLES)

@@ -90,3 +90,21 @@ def test_metrics_extra_memory_stays_within_working_memory(dtype):
         assert peak <= bound, (peak / MiB, bound / MiB)
         peak, _ = _peak_bytes(lambda: mean_cosine_similarity(Y_true, Y_pred))
         assert peak <= bound, (peak / MiB, bound / MiB)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fit_extra_memory_stays_within_working_memory():
+    # 3,000 rows: the n x n kernel of the exact initial basis alone took 69 MiB per
+    # copy (208 MiB peak) before it was summed in blocks of rows.
+    rng = np.random.RandomState(0)
+    n_clusters, d, p = 200, 16, 16
+    groups = np.repeat(np.arange(n_clusters), 15)
+    X = rng.standard_normal((len(groups), d))
+    Y = rng.standard_normal((len(groups), p))
+    model = SmoothingBasisRegressor(n_basis=4, max_iter=2, prior="shared", random_state=0)
+    with sklearn.config_context(working_memory=1):
+        peak, _ = _peak_bytes(lambda: model.fit(X, Y, groups=groups))
+    # Copies of the inputs (sorted rows, X P, residuals, ...), a few N x N arrays
+    # (the Gram matrix of the maps and its eigendecomposition) and working_memory.
+    bound = 8 * (X.nbytes + Y.nbytes) + 4 * 8 * n_clusters**2 + MiB + _SLACK
+    assert peak <= bound, (peak / MiB, bound / MiB)
