@@ -254,7 +254,9 @@ def _cluster_ridge(X, Y, starts, alpha):
     for clusters, rows in _clusters_by_size(starts):
         Xc, Yc = _stacked(X, rows), _stacked(Y, rows)
         strength = alpha[clusters]
-        x_scale = max(power_of_two_scale(Xc), power_of_two_scale(np.sqrt(strength)))
+        x_scale = power_of_two_scale(Xc)
+        if strength.max() > 0:  # (power_of_two_scale is 1 for zeros: not a bound)
+            x_scale = max(x_scale, power_of_two_scale(np.sqrt(strength)))
         y_scale = power_of_two_scale(Yc)
         Xc, Yc = Xc / X.dtype.type(x_scale), Yc / X.dtype.type(y_scale)
         with np.errstate(under="ignore"):

@@ -194,3 +194,13 @@ def test_retrieval_metrics_do_not_depend_on_scale(scale):
     assert mean_reciprocal_rank(Y * scale, Y_pred) == mean_reciprocal_rank(Y, Y_pred)
     assert mean_cosine_similarity(Y, Y_pred * scale) == pytest.approx(
         mean_cosine_similarity(Y, Y_pred), rel=1e-12)
+
+
+def test_minimum_norm_map_of_tiny_float32_rows_is_scaled_too():
+    # Found by the fuzz suite: with alpha=0 the rows were not rescaled, X^T X of
+    # float32 rows of 1e-20 was subnormal and the pseudo-inverse overflowed.
+    X = np.array([[1.7640524e-16], [4.0015722e-17]], dtype=np.float32) * np.float32(2.0**-12)
+    Y = np.array([[0.978738], [2.2408931]], dtype=np.float32)
+    model = SharedProjectionRegressor(alpha=0.0).fit(X, Y)
+    expected = np.linalg.lstsq(X.astype(np.float64), Y.astype(np.float64), rcond=None)[0]
+    np.testing.assert_allclose(model.coef_, expected, rtol=1e-5)
