@@ -1,5 +1,5 @@
-"""What each kind of bad input gets, at every public entry point: one table of cases that
-is both run here and written to ``docs/errors.rst``, so the page cannot drift.
+"""What each kind of bad input gets, at every public entry point: one table of cases
+that is both run here and written to ``docs/errors.rst``, so the page cannot drift.
 
 Every case runs its call and checks the documented outcome: the exception type and a
 fragment of its message, a warning, or a behaviour checked by a function. The page is
@@ -43,8 +43,9 @@ from sklearn_smoothbasis.metrics import (
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "errors.rst"
 
-X, Y, GROUPS = make_multicluster_regression(n_clusters=4, n_features=4, n_targets=4,
-                                            rows_per_cluster=(3, 3), random_state=0)
+X, Y, GROUPS = make_multicluster_regression(
+    n_clusters=4, n_features=4, n_targets=4, rows_per_cluster=(3, 3), random_state=0
+)
 
 
 def _nan(A):
@@ -61,7 +62,8 @@ def _inf(A):
 
 def _fitted(estimator=None):
     return (estimator or SmoothingBasisRegressor(max_iter=2, random_state=0)).fit(
-        X, Y, groups=GROUPS)
+        X, Y, groups=GROUPS
+    )
 
 
 def _routed_like_no_groups():
@@ -142,151 +144,364 @@ CLI = "the smoothbasis command"
 
 CASES = [
     # -- fit ---------------------------------------------------------------------
-    Case(FIT, "NaN in X", lambda tmp: SmoothingBasisRegressor().fit(_nan(X), Y, GROUPS),
-         "Input X contains NaN", raises=ValueError),
-    Case(FIT, "infinity in y", lambda tmp: MultiHeadRegressor().fit(X, _inf(Y), GROUPS),
-         "Input y contains infinity", raises=ValueError),
-    Case(FIT, "X and y of different lengths",
-         lambda tmp: MultiHeadRegressor().fit(X, Y[:-1], GROUPS),
-         "inconsistent numbers of samples", raises=ValueError),
-    Case(FIT, "1-D X", lambda tmp: MultiHeadRegressor().fit(X[:, 0], Y, GROUPS),
-         "Expected 2D array, got 1D array instead", raises=ValueError),
-    Case(FIT, "no rows", lambda tmp: MultiHeadRegressor().fit(X[:0], Y[:0], GROUPS[:0]),
-         "0 sample(s)", raises=ValueError),
-    Case(FIT, "complex X", lambda tmp: MultiHeadRegressor().fit(X + 1j, Y, GROUPS),
-         "Complex data not supported", raises=ValueError),
-    Case(FIT, "sparse X", lambda tmp: MultiHeadRegressor().fit(sp.csr_matrix(X), Y, GROUPS),
-         "dense data is required", raises=TypeError),
-    Case(FIT, "sparse y", lambda tmp: MultiHeadRegressor().fit(X, sp.csr_matrix(Y), GROUPS),
-         "A sparse matrix was passed for y, but dense data is required", raises=TypeError),
-    Case(FIT, "groups of another length than X",
-         lambda tmp: MultiHeadRegressor().fit(X, Y, groups=GROUPS[:-1]),
-         "groups passed to fit has 11 labels", raises=ValueError),
-    Case(FIT, "groups of shape (n, 2)",
-         lambda tmp: MultiHeadRegressor().fit(X, Y, groups=np.c_[GROUPS, GROUPS]),
-         "must be 1-D with one cluster label per row", raises=ValueError),
-    Case(FIT, "NaN among float groups",
-         lambda tmp: MultiHeadRegressor().fit(X, Y, groups=np.r_[np.nan, GROUPS[1:]]),
-         "groups passed to fit contains NaN", raises=ValueError),
-    Case(FIT, "groups mixing int and str labels",
-         lambda tmp: MultiHeadRegressor().fit(
-             X, Y, groups=np.array([1, "a"] * 6, dtype=object)),
-         "must be mutually comparable", raises=ValueError),
-    Case(FIT, "no groups", lambda tmp: MultiHeadRegressor().fit(X, Y),
-         "all rows are treated as one cluster", warns=NoGroupsWarning),
-    Case(FIT, "a parameter out of its range",
-         lambda tmp: SmoothingBasisRegressor(alpha=-1).fit(X, Y, GROUPS),
-         "The 'alpha' parameter of SmoothingBasisRegressor must be",
-         raises=InvalidParameterError),
-    Case(FIT, "a bool where an int is meant",
-         lambda tmp: SmoothingBasisRegressor(n_basis=True).fit(X, Y, GROUPS),
-         "The 'n_basis' parameter of SmoothingBasisRegressor must be",
-         raises=InvalidParameterError),
-    Case(FIT, "n_basis larger than the clusters support",
-         lambda tmp: SmoothingBasisRegressor(n_basis=5).fit(X, Y, GROUPS),
-         "n_basis=5 is larger than the data supports", raises=ValueError),
-    Case(FIT, "prior='identity' with n_features != n_targets",
-         lambda tmp: SmoothingBasisRegressor(prior="identity").fit(X, Y[:, :3], GROUPS),
-         "prior='identity' needs as many features as targets", raises=ValueError),
-    Case(FIT, "X of magnitude 1e90 (smoothing basis)",
-         lambda tmp: SmoothingBasisRegressor().fit(X * 1e90, Y, GROUPS),
-         "SmoothingBasisRegressor needs it between", raises=ValueError),
-    Case(FIT, "X of magnitude 1e160 (baselines)",
-         lambda tmp: np.isfinite(SharedProjectionRegressor().fit(X * 1e160, Y).coef_).all(),
-         "a finite model: inputs are rescaled by powers of two before squaring",
-         behaves=lambda result: result),
-    Case(FIT, "float32 X with y beyond the float32 range",
-         lambda tmp: MultiHeadRegressor().fit(X.astype(np.float32), Y * 1e300, GROUPS),
-         "too large for float32, the dtype of X", raises=ValueError),
-    Case(FIT, "alpha=0 on rank-deficient X (a constant column, a repeated row)",
-         lambda tmp: _minimum_norm_on_rank_deficient(),
-         "the minimum-norm least-squares map, as method='pinv'",
-         behaves=lambda result: result),
+    Case(
+        FIT,
+        "NaN in X",
+        lambda tmp: SmoothingBasisRegressor().fit(_nan(X), Y, GROUPS),
+        "Input X contains NaN",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "infinity in y",
+        lambda tmp: MultiHeadRegressor().fit(X, _inf(Y), GROUPS),
+        "Input y contains infinity",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "X and y of different lengths",
+        lambda tmp: MultiHeadRegressor().fit(X, Y[:-1], GROUPS),
+        "inconsistent numbers of samples",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "1-D X",
+        lambda tmp: MultiHeadRegressor().fit(X[:, 0], Y, GROUPS),
+        "Expected 2D array, got 1D array instead",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "no rows",
+        lambda tmp: MultiHeadRegressor().fit(X[:0], Y[:0], GROUPS[:0]),
+        "0 sample(s)",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "complex X",
+        lambda tmp: MultiHeadRegressor().fit(X + 1j, Y, GROUPS),
+        "Complex data not supported",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "sparse X",
+        lambda tmp: MultiHeadRegressor().fit(sp.csr_matrix(X), Y, GROUPS),
+        "dense data is required",
+        raises=TypeError,
+    ),
+    Case(
+        FIT,
+        "sparse y",
+        lambda tmp: MultiHeadRegressor().fit(X, sp.csr_matrix(Y), GROUPS),
+        "A sparse matrix was passed for y, but dense data is required",
+        raises=TypeError,
+    ),
+    Case(
+        FIT,
+        "groups of another length than X",
+        lambda tmp: MultiHeadRegressor().fit(X, Y, groups=GROUPS[:-1]),
+        "groups passed to fit has 11 labels",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "groups of shape (n, 2)",
+        lambda tmp: MultiHeadRegressor().fit(X, Y, groups=np.c_[GROUPS, GROUPS]),
+        "must be 1-D with one cluster label per row",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "NaN among float groups",
+        lambda tmp: MultiHeadRegressor().fit(X, Y, groups=np.r_[np.nan, GROUPS[1:]]),
+        "groups passed to fit contains NaN",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "groups mixing int and str labels",
+        lambda tmp: MultiHeadRegressor().fit(
+            X, Y, groups=np.array([1, "a"] * 6, dtype=object)
+        ),
+        "must be mutually comparable",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "no groups",
+        lambda tmp: MultiHeadRegressor().fit(X, Y),
+        "all rows are treated as one cluster",
+        warns=NoGroupsWarning,
+    ),
+    Case(
+        FIT,
+        "a parameter out of its range",
+        lambda tmp: SmoothingBasisRegressor(alpha=-1).fit(X, Y, GROUPS),
+        "The 'alpha' parameter of SmoothingBasisRegressor must be",
+        raises=InvalidParameterError,
+    ),
+    Case(
+        FIT,
+        "a bool where an int is meant",
+        lambda tmp: SmoothingBasisRegressor(n_basis=True).fit(X, Y, GROUPS),
+        "The 'n_basis' parameter of SmoothingBasisRegressor must be",
+        raises=InvalidParameterError,
+    ),
+    Case(
+        FIT,
+        "n_basis larger than the clusters support",
+        lambda tmp: SmoothingBasisRegressor(n_basis=5).fit(X, Y, GROUPS),
+        "n_basis=5 is larger than the data supports",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "prior='identity' with n_features != n_targets",
+        lambda tmp: SmoothingBasisRegressor(prior="identity").fit(X, Y[:, :3], GROUPS),
+        "prior='identity' needs as many features as targets",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "X of magnitude 1e90 (smoothing basis)",
+        lambda tmp: SmoothingBasisRegressor().fit(X * 1e90, Y, GROUPS),
+        "SmoothingBasisRegressor needs it between",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "X of magnitude 1e160 (baselines)",
+        lambda tmp: np.isfinite(
+            SharedProjectionRegressor().fit(X * 1e160, Y).coef_
+        ).all(),
+        "a finite model: inputs are rescaled by powers of two before squaring",
+        behaves=lambda result: result,
+    ),
+    Case(
+        FIT,
+        "float32 X with y beyond the float32 range",
+        lambda tmp: MultiHeadRegressor().fit(X.astype(np.float32), Y * 1e300, GROUPS),
+        "too large for float32, the dtype of X",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "alpha=0 on rank-deficient X (a constant column, a repeated row)",
+        lambda tmp: _minimum_norm_on_rank_deficient(),
+        "the minimum-norm least-squares map, as method='pinv'",
+        behaves=lambda result: result,
+    ),
     # -- predict -----------------------------------------------------------------
-    Case(PREDICT, "an unfitted estimator",
-         lambda tmp: SmoothingBasisRegressor().predict(X),
-         "is not fitted yet", raises=NotFittedError),
-    Case(PREDICT, "another number of features than fit",
-         lambda tmp: _fitted().predict(X[:, :3]),
-         "X has 3 features, but SmoothingBasisRegressor is expecting 4", raises=ValueError),
-    Case(PREDICT, "NaN in X", lambda tmp: _fitted().predict(_nan(X)),
-         "Input X contains NaN", raises=ValueError),
-    Case(PREDICT, "groups of another length than X",
-         lambda tmp: _fitted(SharedProjectionRegressor()).predict(X[:3], groups=[0]),
-         "X has 3 rows but groups passed to predict has 1 labels", raises=ValueError),
-    Case(PREDICT, "str groups for a model fitted on int groups",
-         lambda tmp: _fitted().predict(X, groups=np.array(["a"] * len(X))),
-         "labels of different kinds can never match", raises=ValueError),
-    Case(PREDICT, "labels not seen in fit",
-         lambda tmp: _routed_like_no_groups(),
-         "those rows are routed, as rows without groups",
-         behaves=lambda result: result),
-    Case(PREDICT, "score with y of another length",
-         lambda tmp: _fitted().score(X, Y[:-1]),
-         "inconsistent numbers of samples", raises=ValueError),
-    Case(PREDICT, "retrieve with k larger than the answers",
-         lambda tmp: _fitted().retrieve(X, Y[:3], k=4),
-         "k must be an integer between 1 and the number of answers", raises=ValueError),
+    Case(
+        PREDICT,
+        "an unfitted estimator",
+        lambda tmp: SmoothingBasisRegressor().predict(X),
+        "is not fitted yet",
+        raises=NotFittedError,
+    ),
+    Case(
+        PREDICT,
+        "another number of features than fit",
+        lambda tmp: _fitted().predict(X[:, :3]),
+        "X has 3 features, but SmoothingBasisRegressor is expecting 4",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "NaN in X",
+        lambda tmp: _fitted().predict(_nan(X)),
+        "Input X contains NaN",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "groups of another length than X",
+        lambda tmp: _fitted(SharedProjectionRegressor()).predict(X[:3], groups=[0]),
+        "X has 3 rows but groups passed to predict has 1 labels",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "str groups for a model fitted on int groups",
+        lambda tmp: _fitted().predict(X, groups=np.array(["a"] * len(X))),
+        "labels of different kinds can never match",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "labels not seen in fit",
+        lambda tmp: _routed_like_no_groups(),
+        "those rows are routed, as rows without groups",
+        behaves=lambda result: result,
+    ),
+    Case(
+        PREDICT,
+        "score with y of another length",
+        lambda tmp: _fitted().score(X, Y[:-1]),
+        "inconsistent numbers of samples",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "retrieve with k larger than the answers",
+        lambda tmp: _fitted().retrieve(X, Y[:3], k=4),
+        "k must be an integer between 1 and the number of answers",
+        raises=ValueError,
+    ),
     # -- metrics -----------------------------------------------------------------
-    Case(METRICS, "k=0", lambda tmp: recall_at_k(Y, Y, k=0),
-         "k must be an integer >= 1", raises=ValueError),
-    Case(METRICS, "Y_true and Y_pred of different widths",
-         lambda tmp: recall_at_k(Y, Y[:, :3]),
-         "must have the same number of columns", raises=ValueError),
-    Case(METRICS, "a 3-D array", lambda tmp: mean_reciprocal_rank(Y[None], Y[None]),
-         "must be a 2-D array of embeddings", raises=ValueError),
-    Case(METRICS, "NaN in Y_pred", lambda tmp: recall_at_k(Y, _nan(Y)),
-         "Input Y_pred contains NaN", raises=ValueError),
-    Case(METRICS, "a row of Y_true missing from candidates",
-         lambda tmp: recall_at_k(Y, Y, candidates=Y[:3]),
-         "have no matching (exactly equal) row in candidates", raises=ValueError),
-    Case(METRICS, "duplicate candidates",
-         lambda tmp: recall_at_k(Y[:2], Y[:2], candidates=np.r_[Y[:2], Y[:1]]),
-         "candidates must not contain duplicate rows", raises=ValueError),
-    Case(METRICS, "a zero row", lambda tmp: _zero_row_has_cosine_zero(),
-         "its cosine with every row is 0", behaves=lambda result: result),
-    Case(METRICS, "an unknown scorer name", lambda tmp: get_retrieval_scorer("recall"),
-         "Unknown retrieval scorer 'recall'", raises=ValueError),
+    Case(
+        METRICS,
+        "k=0",
+        lambda tmp: recall_at_k(Y, Y, k=0),
+        "k must be an integer >= 1",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "Y_true and Y_pred of different widths",
+        lambda tmp: recall_at_k(Y, Y[:, :3]),
+        "must have the same number of columns",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "a 3-D array",
+        lambda tmp: mean_reciprocal_rank(Y[None], Y[None]),
+        "must be a 2-D array of embeddings",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "NaN in Y_pred",
+        lambda tmp: recall_at_k(Y, _nan(Y)),
+        "Input Y_pred contains NaN",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "a row of Y_true missing from candidates",
+        lambda tmp: recall_at_k(Y, Y, candidates=Y[:3]),
+        "have no matching (exactly equal) row in candidates",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "duplicate candidates",
+        lambda tmp: recall_at_k(Y[:2], Y[:2], candidates=np.r_[Y[:2], Y[:1]]),
+        "candidates must not contain duplicate rows",
+        raises=ValueError,
+    ),
+    Case(
+        METRICS,
+        "a zero row",
+        lambda tmp: _zero_row_has_cosine_zero(),
+        "its cosine with every row is 0",
+        behaves=lambda result: result,
+    ),
+    Case(
+        METRICS,
+        "an unknown scorer name",
+        lambda tmp: get_retrieval_scorer("recall"),
+        "Unknown retrieval scorer 'recall'",
+        raises=ValueError,
+    ),
     # -- loaders -----------------------------------------------------------------
-    Case(LOADERS, "a missing .npz file",
-         lambda tmp: load_embedded_clusters(tmp / "missing.npz"),
-         "No such", raises=FileNotFoundError),
-    Case(LOADERS, "a .npz that is not a NumPy archive",
-         lambda tmp: load_embedded_clusters(_write(tmp, "data.npz", "text")),
-         "not an .npz archive (the zip file np.savez writes)", raises=ValueError),
-    Case(LOADERS, "a missing .jsonl file",
-         lambda tmp: load_jsonl_clusters(tmp / "missing.jsonl", model=object()),
-         "No such", raises=FileNotFoundError),
-    Case(LOADERS, "a .jsonl line that is not JSON",
-         lambda tmp: load_jsonl_clusters(_write(tmp, "clusters.jsonl", "{not json\n"), model=object()),
-         "invalid JSON", raises=ValueError),
-    Case(LOADERS, "a .jsonl record without questions",
-         lambda tmp: load_jsonl_clusters(
-             _write(tmp, "clusters.jsonl", json.dumps({"answer": "a"}) + "\n"), model=object()),
-         "missing key 'questions'", raises=ValueError),
-    Case(LOADERS, "a .jsonl path that is a folder",
-         lambda tmp: load_jsonl_clusters(_folder(tmp / "x.jsonl"), model=object()),
-         "is a folder", raises=IsADirectoryError),
+    Case(
+        LOADERS,
+        "a missing .npz file",
+        lambda tmp: load_embedded_clusters(tmp / "missing.npz"),
+        "No such",
+        raises=FileNotFoundError,
+    ),
+    Case(
+        LOADERS,
+        "a .npz that is not a NumPy archive",
+        lambda tmp: load_embedded_clusters(_write(tmp, "data.npz", "text")),
+        "not an .npz archive (the zip file np.savez writes)",
+        raises=ValueError,
+    ),
+    Case(
+        LOADERS,
+        "a missing .jsonl file",
+        lambda tmp: load_jsonl_clusters(tmp / "missing.jsonl", model=object()),
+        "No such",
+        raises=FileNotFoundError,
+    ),
+    Case(
+        LOADERS,
+        "a .jsonl line that is not JSON",
+        lambda tmp: load_jsonl_clusters(
+            _write(tmp, "clusters.jsonl", "{not json\n"), model=object()
+        ),
+        "invalid JSON",
+        raises=ValueError,
+    ),
+    Case(
+        LOADERS,
+        "a .jsonl record without questions",
+        lambda tmp: load_jsonl_clusters(
+            _write(tmp, "clusters.jsonl", json.dumps({"answer": "a"}) + "\n"),
+            model=object(),
+        ),
+        "missing key 'questions'",
+        raises=ValueError,
+    ),
+    Case(
+        LOADERS,
+        "a .jsonl path that is a folder",
+        lambda tmp: load_jsonl_clusters(_folder(tmp / "x.jsonl"), model=object()),
+        "is a folder",
+        raises=IsADirectoryError,
+    ),
     # -- command line --------------------------------------------------------------
-    Case(CLI, "an unknown command", lambda tmp: _command("frobnicate"),
-         "invalid choice: 'frobnicate'", exits=2),
-    Case(CLI, "a value out of range (fit --alpha inf)",
-         lambda tmp: _command("fit", "--alpha", "inf", "--out", tmp / "m.pkl"),
-         "argument --alpha: expected a finite number >= 0, got 'inf'", exits=2),
-    Case(CLI, "compare --num-basis above the number of clusters",
-         lambda tmp: _command("compare", "--num-basis", "999"),
-         "argument --num-basis: expected at most the number of clusters (49)", exits=2),
-    Case(CLI, "a --data that does not exist",
-         lambda tmp: _command("fit", "--data", tmp / "missing.npz", "--out", tmp / "m.pkl"),
-         "error: cannot load --data", exits=1),
-    Case(CLI, "an --out in a folder that does not exist (checked before fitting)",
-         lambda tmp: _command("fit", "--out", tmp / "no" / "m.pkl"),
-         "does not exist", exits=1),
+    Case(
+        CLI,
+        "an unknown command",
+        lambda tmp: _command("frobnicate"),
+        "invalid choice: 'frobnicate'",
+        exits=2,
+    ),
+    Case(
+        CLI,
+        "a value out of range (fit --alpha inf)",
+        lambda tmp: _command("fit", "--alpha", "inf", "--out", tmp / "m.pkl"),
+        "argument --alpha: expected a finite number >= 0, got 'inf'",
+        exits=2,
+    ),
+    Case(
+        CLI,
+        "compare --num-basis above the number of clusters",
+        lambda tmp: _command("compare", "--num-basis", "999"),
+        "argument --num-basis: expected at most the number of clusters (49)",
+        exits=2,
+    ),
+    Case(
+        CLI,
+        "a --data that does not exist",
+        lambda tmp: _command(
+            "fit", "--data", tmp / "missing.npz", "--out", tmp / "m.pkl"
+        ),
+        "error: cannot load --data",
+        exits=1,
+    ),
+    Case(
+        CLI,
+        "an --out in a folder that does not exist (checked before fitting)",
+        lambda tmp: _command("fit", "--out", tmp / "no" / "m.pkl"),
+        "does not exist",
+        exits=1,
+    ),
 ]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.entry.split()[0]}: {c.bad_input}")
+@pytest.mark.parametrize(
+    "case", CASES, ids=lambda c: f"{c.entry.split()[0]}: {c.bad_input}"
+)
 def test_case(case, tmp_path):
     if case.raises is not None:
         with pytest.raises(case.raises) as info:
@@ -310,7 +525,8 @@ def _escape(text):
 def render_page():
     """The text of ``docs/errors.rst`` from :data:`CASES`."""
     lines = [
-        ".. This page is generated from tests/test_errors_page.py, which runs every case;",
+        ".. This page is generated from tests/test_errors_page.py, which runs every",
+        "   case;",
         "   do not edit it by hand (see that module's docstring).",
         "",
         "What bad input gets",
@@ -321,19 +537,31 @@ def render_page():
         "traceback from inside numpy, never silently wrong output), a warning, or a",
         "documented behaviour. Each row below is a case of",
         "``tests/test_errors_page.py``: the test runs the call and checks that the",
-        "message contains the text shown, and that this page lists exactly those cases.",
-        "``InvalidParameterError`` is scikit-learn's, a subclass of both ``ValueError``",
-        "and ``TypeError``.",
+        "message contains the text shown, and that this page lists exactly those",
+        "cases. ``InvalidParameterError`` is scikit-learn's, a subclass of both",
+        "``ValueError`` and ``TypeError``.",
         "",
     ]
     entries = list(dict.fromkeys(case.entry for case in CASES))
     for entry in entries:
-        lines += [entry[0].upper() + entry[1:], "-" * len(entry), "",
-                  ".. list-table::", "   :header-rows: 1", "   :widths: 30 20 50", "",
-                  "   * - Input", "     - Gets", "     - Message contains / behaviour"]
+        lines += [
+            entry[0].upper() + entry[1:],
+            "-" * len(entry),
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 30 20 50",
+            "",
+            "   * - Input",
+            "     - Gets",
+            "     - Message contains / behaviour",
+        ]
         for case in (c for c in CASES if c.entry == entry):
-            lines += [f"   * - {_escape(case.bad_input)}", f"     - {case.outcome()}",
-                      f"     - {_escape(case.says)}"]
+            lines += [
+                f"   * - {_escape(case.bad_input)}",
+                f"     - {case.outcome()}",
+                f"     - {_escape(case.says)}",
+            ]
         lines.append("")
     return "\n".join(lines)
 
@@ -345,4 +573,5 @@ def test_page_lists_exactly_the_cases():
     assert PAGE.read_text(encoding="utf-8") == text, (
         "docs/errors.rst differs from the cases of tests/test_errors_page.py; rewrite "
         "it with SMOOTHBASIS_WRITE_ERRORS_PAGE=1 python -m pytest "
-        "tests/test_errors_page.py")
+        "tests/test_errors_page.py"
+    )

@@ -32,8 +32,12 @@ from sklearn_smoothbasis import (
 from sklearn_smoothbasis.metrics import recall_at_k
 
 N_EXAMPLES = int(os.environ.get("SMOOTHBASIS_FUZZ_EXAMPLES", "12"))
-FUZZ = settings(max_examples=N_EXAMPLES, deadline=None, derandomize=N_EXAMPLES <= 12,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=N_EXAMPLES,
+    deadline=None,
+    derandomize=N_EXAMPLES <= 12,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 # What fit may say about a drawn input: its magnitude is outside what the
 # computation can take in its dtype.
 ALLOWED_FIT_ERRORS = ("largest magnitude", "too large for")
@@ -42,8 +46,11 @@ ALLOWED_FIT_ERRORS = ("largest magnitude", "too large for")
 @st.composite
 def problems(draw):
     """``X, Y, groups`` with a drawn cluster layout, dtype, magnitudes and structure."""
-    layout = draw(st.sampled_from(["one cluster", "one row per cluster",
-                                   "single rows among others", "random"]))
+    layout = draw(
+        st.sampled_from(
+            ["one cluster", "one row per cluster", "single rows among others", "random"]
+        )
+    )
     n_clusters = 1 if layout == "one cluster" else draw(st.integers(2, 6))
     if layout == "one row per cluster":
         sizes = [1] * n_clusters
@@ -51,27 +58,39 @@ def problems(draw):
         sizes = [draw(st.sampled_from([1, 1, 2, 4])) for _ in range(n_clusters)]
         sizes[0] = max(sizes[0], 2)
     else:
-        sizes = [draw(st.integers(1 if layout == "random" else 2, 6))
-                 for _ in range(n_clusters)]
+        sizes = [
+            draw(st.integers(1 if layout == "random" else 2, 6))
+            for _ in range(n_clusters)
+        ]
     n_features, n_targets = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
     x_exponent, y_exponent = draw(st.integers(-30, 30)), draw(st.integers(-30, 30))
-    structure = draw(st.sampled_from(["gaussian", "repeated rows", "constant X",
-                                      "zero row", "one answer per cluster"]))
+    structure = draw(
+        st.sampled_from(
+            [
+                "gaussian",
+                "repeated rows",
+                "constant X",
+                "zero row",
+                "one answer per cluster",
+            ]
+        )
+    )
     rng = np.random.RandomState(draw(st.integers(0, 2**31 - 1)))
     groups = np.repeat(np.arange(n_clusters) * 3 + 1, sizes)  # labels not 0..N-1
     n = len(groups)
     X = rng.standard_normal((n, n_features))
     Y = rng.standard_normal((n, n_targets))
     if structure == "repeated rows":
-        X[n // 2:] = X[: n - n // 2]
+        X[n // 2 :] = X[: n - n // 2]
     elif structure == "constant X":
         X[:] = X[0]
     elif structure == "zero row":
         X[0] = 0.0
     elif structure == "one answer per cluster":
-        Y = rng.standard_normal((n_clusters, n_targets))[np.repeat(np.arange(n_clusters),
-                                                                   sizes)]
+        Y = rng.standard_normal((n_clusters, n_targets))[
+            np.repeat(np.arange(n_clusters), sizes)
+        ]
     X = (X * 10.0**x_exponent).astype(dtype)
     Y = (Y * 10.0**y_exponent).astype(dtype)
     order = rng.permutation(n)  # rows of a cluster need not be adjacent
@@ -79,9 +98,11 @@ def problems(draw):
 
 
 def _routing_params(draw):
-    return dict(routing=draw(st.sampled_from(["soft", "hard"])),
-                routing_temperature=draw(st.sampled_from([0.01, 0.1, 1.0])),
-                routing_shrinkage=draw(st.sampled_from([1.0, 0.5, "auto"])))
+    return dict(
+        routing=draw(st.sampled_from(["soft", "hard"])),
+        routing_temperature=draw(st.sampled_from([0.01, 0.1, 1.0])),
+        routing_shrinkage=draw(st.sampled_from([1.0, 0.5, "auto"])),
+    )
 
 
 @st.composite
@@ -94,12 +115,15 @@ def estimators(draw, n_features, n_targets, n_clusters, scale_equivariant=False)
     alphas = [0.0] if scale_equivariant else [0.0, 1e-3, 1.0, 100.0]
     methods = ["ridge", "pinv", "procrustes"] + (["identity"] if square else [])
     if name == "shared":
-        return SharedProjectionRegressor(draw(st.sampled_from(methods)),
-                                         alpha=draw(st.sampled_from(alphas)))
+        return SharedProjectionRegressor(
+            draw(st.sampled_from(methods)), alpha=draw(st.sampled_from(alphas))
+        )
     if name == "independent":
         return IndependentProjectionRegressor(
-            draw(st.sampled_from(methods[:3])), alpha=draw(st.sampled_from(alphas)),
-            **_routing_params(draw))
+            draw(st.sampled_from(methods[:3])),
+            alpha=draw(st.sampled_from(alphas)),
+            **_routing_params(draw),
+        )
     if name == "multihead":
         return MultiHeadRegressor(**_routing_params(draw))
     most = min(n_clusters, n_features * n_targets)
@@ -108,8 +132,9 @@ def estimators(draw, n_features, n_targets, n_clusters, scale_equivariant=False)
         priors.append("auto")
     return SmoothingBasisRegressor(
         n_basis=draw(st.sampled_from(["auto"] + list(range(1, min(most, 3) + 1)))),
-        cosine_weight=draw(st.sampled_from([0.0, 1.0] if scale_equivariant
-                                           else [0.0, 0.5, 1.0])),
+        cosine_weight=draw(
+            st.sampled_from([0.0, 1.0] if scale_equivariant else [0.0, 0.5, 1.0])
+        ),
         alpha=draw(st.sampled_from(alphas)),
         prior=draw(st.sampled_from(priors)),
         solver=draw(st.sampled_from(["lbfgs", "gd"])),
@@ -134,9 +159,14 @@ def _fit(estimator, X, Y, groups):
 
 
 def _fitted_arrays(model):
-    return {name: value for name, value in vars(model).items()
-            if name.endswith("_") and not name.startswith("_")
-            and isinstance(value, np.ndarray) and value.dtype.kind == "f"}
+    return {
+        name: value
+        for name, value in vars(model).items()
+        if name.endswith("_")
+        and not name.startswith("_")
+        and isinstance(value, np.ndarray)
+        and value.dtype.kind == "f"
+    }
 
 
 @FUZZ
@@ -182,8 +212,11 @@ def test_permuting_rows_with_their_groups_leaves_predictions_unchanged(data, pro
 @given(data=st.data(), problem=problems(), power=st.integers(-20, 20))
 def test_scaling_by_a_power_of_two_leaves_routed_recall_unchanged(data, problem, power):
     X, Y, groups = problem
-    estimator = data.draw(estimators(X.shape[1], Y.shape[1], len(np.unique(groups)),
-                                     scale_equivariant=True))
+    estimator = data.draw(
+        estimators(
+            X.shape[1], Y.shape[1], len(np.unique(groups)), scale_equivariant=True
+        )
+    )
     note(repr(estimator))
     model = _fit(estimator, X, Y, groups)
     scale = X.dtype.type(2.0**power)

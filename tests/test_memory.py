@@ -1,5 +1,5 @@
-"""Extra memory stays within ``working_memory``: peaks of Python allocations measured with
-tracemalloc (numpy reports its buffers to it) against a bound computed from the
+"""Extra memory stays within ``working_memory``: peaks of Python allocations measured
+with tracemalloc (numpy reports its buffers to it) against a bound computed from the
 setting, never a wall clock."""
 
 import tracemalloc
@@ -47,8 +47,9 @@ def fitted():
     X = rng.standard_normal((2 * n_clusters, d))
     Y = rng.standard_normal((2 * n_clusters, p))
     models = [
-        SmoothingBasisRegressor(n_basis=10, max_iter=2, prior=None, init="random",
-                                random_state=0),
+        SmoothingBasisRegressor(
+            n_basis=10, max_iter=2, prior=None, init="random", random_state=0
+        ),
         IndependentProjectionRegressor(),
         MultiHeadRegressor(),
         SharedProjectionRegressor(),
@@ -57,15 +58,19 @@ def fitted():
     return models, rng.standard_normal((6000, d))
 
 
-@pytest.mark.parametrize("index", range(4), ids=["smoothing", "independent", "multihead",
-                                                  "shared"])
+@pytest.mark.parametrize(
+    "index", range(4), ids=["smoothing", "independent", "multihead", "shared"]
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("working_memory", [1, 4])
-def test_predict_extra_memory_stays_within_working_memory(fitted, index, dtype,
-                                                          working_memory):
+def test_predict_extra_memory_stays_within_working_memory(
+    fitted, index, dtype, working_memory
+):
     models, X = fitted
     model, X = models[index], X.astype(dtype)
-    model_bytes = sum(v.nbytes for v in vars(model).values() if isinstance(v, np.ndarray))
+    model_bytes = sum(
+        v.nbytes for v in vars(model).values() if isinstance(v, np.ndarray)
+    )
     with sklearn.config_context(working_memory=working_memory):
         peak, Y_pred = _peak_bytes(lambda: model.predict(X))
     # The output, at most one copy of the model's arrays, and working_memory.
@@ -101,7 +106,9 @@ def test_fit_extra_memory_stays_within_working_memory():
     groups = np.repeat(np.arange(n_clusters), 15)
     X = rng.standard_normal((len(groups), d))
     Y = rng.standard_normal((len(groups), p))
-    model = SmoothingBasisRegressor(n_basis=4, max_iter=2, prior="shared", random_state=0)
+    model = SmoothingBasisRegressor(
+        n_basis=4, max_iter=2, prior="shared", random_state=0
+    )
     with sklearn.config_context(working_memory=1):
         peak, _ = _peak_bytes(lambda: model.fit(X, Y, groups=groups))
     # Copies of the inputs (sorted rows, X P, residuals, ...), a few N x N arrays

@@ -26,8 +26,11 @@ def _data(n_clusters=6, dtype=np.float64):
 
 def _fitted_float_arrays(model):
     return {
-        name: value for name, value in vars(model).items()
-        if name.endswith("_") and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+        name: value
+        for name, value in vars(model).items()
+        if name.endswith("_")
+        and isinstance(value, np.ndarray)
+        and value.dtype.kind == "f"
     }
 
 
@@ -35,8 +38,9 @@ def _fitted_float_arrays(model):
 # ValueError that names the input's magnitude.
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e-30, 1e-10, 1e10, 1e20, 1e30, 1e90, 1e160,
-                                   1e300])
+@pytest.mark.parametrize(
+    "scale", [1e-300, 1e-160, 1e-30, 1e-10, 1e10, 1e20, 1e30, 1e90, 1e160, 1e300]
+)
 @pytest.mark.parametrize("scaled", ["X", "y", "both"])
 def test_fit_is_finite_or_names_the_magnitude(estimator, dtype, scale, scaled):
     X, Y, groups = _data()
@@ -55,7 +59,9 @@ def test_fit_is_finite_or_names_the_magnitude(estimator, dtype, scale, scaled):
     assert model.predict(X).dtype == dtype
 
 
-@pytest.mark.parametrize("Estimator", [SharedProjectionRegressor, IndependentProjectionRegressor])
+@pytest.mark.parametrize(
+    "Estimator", [SharedProjectionRegressor, IndependentProjectionRegressor]
+)
 @pytest.mark.parametrize("k", [300, 530])
 def test_ridge_maps_of_huge_inputs_are_the_rescaled_maps(Estimator, k):
     # Scaling X by s = 2**k (exact) is the ridge problem of X with alpha / s**2, its
@@ -65,8 +71,12 @@ def test_ridge_maps_of_huge_inputs_are_the_rescaled_maps(Estimator, k):
     s = 2.0**k
     scaled = Estimator(alpha=1.0).fit(X * s, Y, groups=groups)
     reference = Estimator(alpha=1.0 / s / s).fit(X, Y, groups=groups)
-    np.testing.assert_allclose(scaled.predict(X * s, groups=groups),
-                               reference.predict(X, groups=groups), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(
+        scaled.predict(X * s, groups=groups),
+        reference.predict(X, groups=groups),
+        rtol=1e-7,
+        atol=1e-12,
+    )
 
 
 def test_ridge_map_of_tiny_inputs_is_the_dominant_penalty_limit():
@@ -84,8 +94,9 @@ def test_smoothing_basis_rejects_magnitudes_its_solver_cannot_square():
     with pytest.raises(ValueError, match=r"y has largest magnitude .* in float32"):
         SmoothingBasisRegressor().fit(X.astype(np.float32), Y * 1e20, groups=groups)
     # The whitening of routing used to fail here (LinAlgError) well inside the range.
-    model = SmoothingBasisRegressor(max_iter=5).fit(X.astype(np.float32) * 1e8, Y,
-                                                    groups=groups)
+    model = SmoothingBasisRegressor(max_iter=5).fit(
+        X.astype(np.float32) * 1e8, Y, groups=groups
+    )
     assert all(np.isfinite(v).all() for v in _fitted_float_arrays(model).values())
 
 
@@ -113,7 +124,9 @@ def test_linear_algebra_failures_become_a_value_error(monkeypatch):
         raise np.linalg.LinAlgError("Eigenvalues did not converge")
 
     monkeypatch.setattr("sklearn_smoothbasis._base.within_cluster_whitening", failing)
-    with pytest.raises(ValueError, match=r"failed in linear algebra \(Eigenvalues did not"):
+    with pytest.raises(
+        ValueError, match=r"failed in linear algebra \(Eigenvalues did not"
+    ):
         MultiHeadRegressor().fit(X, Y, groups=groups)
 
 
@@ -139,8 +152,9 @@ def test_independent_alpha_zero_with_a_repeated_row_is_the_minimum_norm_map():
     model = IndependentProjectionRegressor(alpha=0).fit(X, Y, groups=groups)
     for i, cluster in enumerate(model.clusters_):
         rows = groups == cluster
-        np.testing.assert_allclose(model.maps_[i], _minimum_norm_map(X[rows], Y[rows]),
-                                   atol=1e-8)
+        np.testing.assert_allclose(
+            model.maps_[i], _minimum_norm_map(X[rows], Y[rows]), atol=1e-8
+        )
 
 
 def test_alpha_zero_of_full_rank_data_is_least_squares():
@@ -157,23 +171,36 @@ def test_routed_prediction_does_not_depend_on_the_scale_of_the_query(scale):
     model = MultiHeadRegressor().fit(X, Y, groups=groups)
     # Was off by up to 1.9 at 1e-200: every cluster got weight 1/6.
     # 1e-200 is not a power of two: equal to rounding.
-    np.testing.assert_allclose(model.predict(X * scale), model.predict(X), rtol=1e-9,
-                               atol=1e-14)
-    np.testing.assert_allclose(model._routing_weights(X * scale), model._routing_weights(X),
-                               rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(
+        model.predict(X * scale), model.predict(X), rtol=1e-9, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        model._routing_weights(X * scale),
+        model._routing_weights(X),
+        rtol=1e-9,
+        atol=1e-14,
+    )
 
 
 @pytest.mark.parametrize("scale", [1e-200, 1e200])
 def test_routing_of_huge_and_tiny_training_rows_is_that_of_moderate_ones(scale):
     X, Y, groups = _data()
     for routing_shrinkage in (1.0, "auto"):
-        reference = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(X, Y, groups)
-        scaled = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(X * scale, Y,
-                                                                            groups)
-        np.testing.assert_allclose(scaled.routing_centroids_, reference.routing_centroids_,
-                                   rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(scaled.predict(X * scale), reference.predict(X),
-                                   rtol=1e-10)
+        reference = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(
+            X, Y, groups
+        )
+        scaled = MultiHeadRegressor(routing_shrinkage=routing_shrinkage).fit(
+            X * scale, Y, groups
+        )
+        np.testing.assert_allclose(
+            scaled.routing_centroids_,
+            reference.routing_centroids_,
+            rtol=1e-10,
+            atol=1e-12,
+        )
+        np.testing.assert_allclose(
+            scaled.predict(X * scale), reference.predict(X), rtol=1e-10
+        )
 
 
 @pytest.mark.parametrize("scale", [1e-200, 1e200])
@@ -193,14 +220,19 @@ def test_retrieval_metrics_do_not_depend_on_scale(scale):
     assert recall_at_k(Y * scale, Y_pred * scale) == recall_at_k(Y, Y_pred)
     assert mean_reciprocal_rank(Y * scale, Y_pred) == mean_reciprocal_rank(Y, Y_pred)
     assert mean_cosine_similarity(Y, Y_pred * scale) == pytest.approx(
-        mean_cosine_similarity(Y, Y_pred), rel=1e-12)
+        mean_cosine_similarity(Y, Y_pred), rel=1e-12
+    )
 
 
 def test_minimum_norm_map_of_tiny_float32_rows_is_scaled_too():
     # Found by the fuzz suite: with alpha=0 the rows were not rescaled, X^T X of
     # float32 rows of 1e-20 was subnormal and the pseudo-inverse overflowed.
-    X = np.array([[1.7640524e-16], [4.0015722e-17]], dtype=np.float32) * np.float32(2.0**-12)
+    X = np.array([[1.7640524e-16], [4.0015722e-17]], dtype=np.float32) * np.float32(
+        2.0**-12
+    )
     Y = np.array([[0.978738], [2.2408931]], dtype=np.float32)
     model = SharedProjectionRegressor(alpha=0.0).fit(X, Y)
-    expected = np.linalg.lstsq(X.astype(np.float64), Y.astype(np.float64), rcond=None)[0]
+    expected = np.linalg.lstsq(X.astype(np.float64), Y.astype(np.float64), rcond=None)[
+        0
+    ]
     np.testing.assert_allclose(model.coef_, expected, rtol=1e-5)
