@@ -53,7 +53,7 @@ def _inner_with_maps(X, B, starts, V):
 
 
 def _map_gram(X, B, starts, labels):
-    """``<X_i^T B_i, X_j^T B_j>_F`` for all pairs of clusters, shape ``(N, N)``, float64.
+    """``<X_i^T B_i, X_j^T B_j>_F`` for all pairs of clusters, ``(N, N)``, float64.
 
     Summed over blocks of rows of the ``n x n`` kernel ``(X X^T) * (B B^T)``, each
     block within ``working_memory``; the ``N x N`` result is the only array that

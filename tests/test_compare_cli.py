@@ -120,8 +120,9 @@ def test_compare_retrieval_scores_every_method():
         # The scores recomputed here from their definitions: refit with the chosen
         # parameters, rank every answer by cosine (ties against the row).
         model = clone(estimator).set_params(**row["params"])
-        Y_pred = model.fit(X[train], answers[groups[train]], groups=groups[train]).predict(
-            X[test])
+        Y_pred = model.fit(
+            X[train], answers[groups[train]], groups=groups[train]
+        ).predict(X[test])
         unit = lambda A: A / np.linalg.norm(A, axis=1, keepdims=True)  # noqa: E731
         cosines = unit(Y_pred) @ unit(answers).T
         own = cosines[np.arange(len(test)), groups[test]]

@@ -171,8 +171,9 @@ def test_one_call_with_known_and_unseen_groups_routes_the_right_rows(estimator):
                                rtol=1e-10, atol=1e-12)
     # And the parts differ: routing a known row, or mapping a routed row with some
     # cluster's map, would change it.
-    assert not np.allclose(model.predict(X_query[unseen], groups=np.zeros(unseen.sum())),
-                           mixed[unseen])
+    assert not np.allclose(
+        model.predict(X_query[unseen], groups=np.zeros(unseen.sum())), mixed[unseen]
+    )
 
 
 @pytest.mark.parametrize("estimator", ROUTED + [SharedProjectionRegressor()],
