@@ -139,10 +139,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ``solver="lbfgs"`` ignores it (re-orthonormalising would discard its
         curvature pairs). Either way the fitted basis is orthonormalised once at
         the end.
-    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None, \
-            default="contrastive"
-        The map :math:`P`. ``"auto"``: the one of ``"identity"`` (when
-        ``n_features == n_targets``), ``"shared"`` and ``"contrastive"`` that best
+    prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
+        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of
+        ``"identity"`` (when ``n_features == n_targets``), ``"shared"`` and
+        ``"contrastive"`` that best
         retrieves held-out training rows: each is refitted without a tenth of the
         rows whose cluster has other rows (10 folds, at most one row of a small
         cluster per fold, so each held-out question keeps the rest of its cluster,
