@@ -63,6 +63,18 @@ _NO_GROUPS_MESSAGE = (
 )
 
 
+def _cast_targets(Y, dtype, n_rows):
+    """``Y`` as a 2-D array of ``dtype``; ValueError if a value overflows it."""
+    with np.errstate(over="ignore"):  # named below
+        Y_cast = np.asarray(Y, dtype=dtype).reshape(n_rows, -1)
+    if not np.isfinite(Y_cast).all():
+        raise ValueError(
+            f"y has values up to {np.max(np.abs(Y)):.3g}, too large for {dtype}, "
+            "the dtype of X that y is cast to. Rescale y, or pass X as float64."
+        )
+    return Y_cast
+
+
 def _check_groups(groups, n_rows, caller):
     """Validate cluster labels: 1-D, one per row, no missing values."""
     labels = np.asarray(groups)
@@ -164,13 +176,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             dtype=[np.float64, np.float32],
         )
         self._y_1d = Y.ndim == 1
-        with np.errstate(over="ignore"):  # named below
-            Y_cast = np.asarray(Y, dtype=X.dtype).reshape(X.shape[0], -1)
-        if not np.isfinite(Y_cast).all():
-            raise ValueError(
-                f"y has values up to {np.max(np.abs(Y)):.3g}, too large for {X.dtype}, "
-                "the dtype of X that y is cast to. Rescale y, or pass X as float64."
-            )
+        Y_cast = _cast_targets(Y, X.dtype, X.shape[0])
         self.n_targets_ = Y_cast.shape[1]
         return X, Y_cast
 
@@ -231,7 +237,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         self._keep_seen(X_sorted, Y_sorted, starts)
         return self
 
-    def _check_fitted_arrays_finite(self, X, Y):
+    def _check_fitted_arrays_finite(self, X, Y, caller="fit"):
         """Raise ValueError when a fitted array holds NaN or infinity: the rule is a
         finite model or an error that names the input."""
         for name, value in vars(self).items():
@@ -241,9 +247,10 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             if (isinstance(value, np.ndarray) and value.dtype.kind == "f"
                     and not np.isfinite(value).all()):
                 raise ValueError(
-                    f"{type(self).__name__}.fit produced non-finite values in {name} "
-                    f"from X with largest magnitude {np.max(np.abs(X), initial=0):.3g} "
-                    f"and y with {np.max(np.abs(Y), initial=0):.3g}: the inputs are "
+                    f"{type(self).__name__}.{caller} produced non-finite values in "
+                    f"{name} from X with largest magnitude "
+                    f"{np.max(np.abs(X), initial=0):.3g} and y with "
+                    f"{np.max(np.abs(Y), initial=0):.3g}: the inputs are "
                     "too large or too small for the computation in "
                     f"{X.dtype}. Rescale X and y (for example to unit-norm rows)."
                 )
@@ -316,7 +323,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             dtype=[np.float64, np.float32],
         )
         dtype = self._seen_X.dtype
-        Y = np.asarray(Y, dtype=dtype).reshape(X.shape[0], -1)
+        Y = _cast_targets(Y, dtype, X.shape[0])
         if Y.shape[1] != self.n_targets_:
             raise ValueError(
                 f"y has {Y.shape[1]} targets, but {type(self).__name__} was fitted "
@@ -343,6 +350,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         )
         self._fit_routing(X_all, starts)
         self._partial_fit_clusters(X_all, Y_all, starts, old_index, touched)
+        self._check_fitted_arrays_finite(X_all, Y_all, "partial_fit")
         self.clusters_ = clusters
         self._keep_seen(X_all, Y_all, starts)
         return self

@@ -198,6 +198,21 @@ def test_batches_with_another_shape_are_rejected():
         model.partial_fit(X, Y, np.where(groups == 0, np.nan, groups))
     with pytest.raises(ValueError, match="has 3 labels"):
         model.partial_fit(X, Y, groups[:3])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [SmoothingBasisRegressor(max_iter=3), SharedProjectionRegressor(),
+     IndependentProjectionRegressor(), MultiHeadRegressor()],
+    ids=lambda e: type(e).__name__,
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_batch_whose_targets_overflow_the_dtype_is_named(estimator):
+    """float32 rows: a y of 1e39 is infinite once cast, so partial_fit names it."""
+    X, Y, groups = _data()
+    model = clone(estimator).fit(X.astype(np.float32), Y, groups)
+    with pytest.raises(ValueError, match="too large for float32"):
+        model.partial_fit(X[:3].astype(np.float32), Y[:3] * 1e39, groups[:3])
     bad = X.copy()
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
