@@ -27,6 +27,7 @@ every data set found there.
 
 import argparse
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -154,8 +155,9 @@ def main():
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA)
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--splits", type=int, default=N_SPLITS)
-    parser.add_argument("--results-dir", type=Path, default=Path("/tmp/prior_choice"))
-    parser.add_argument("--lda-cache", type=Path, default=Path("/tmp/lda_embedded.npz"))
+    scratch = Path(tempfile.gettempdir())
+    parser.add_argument("--results-dir", type=Path, default=scratch / "prior_choice")
+    parser.add_argument("--lda-cache", type=Path, default=scratch / "lda_embedded.npz")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     args.results_dir.mkdir(parents=True, exist_ok=True)
