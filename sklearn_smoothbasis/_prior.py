@@ -34,7 +34,7 @@ targets, ranked against at most 11,000 of them (the scored rows' own and 10,000
 others, evenly spaced). With one answer per cluster :math:`u` is the number of
 clusters; with a distinct target per row (general regression) it is :math:`n`.
 
-The default ``prior="contrastive"`` then refines the ridge map for retrieval
+``prior="contrastive"`` then refines the ridge map for retrieval
 (:func:`contrastive_map`): the squared error rewards a prediction near its answer,
 retrieval rewards it for being nearer its answer than every other one, which a softmax
 cross-entropy over the cosines to all distinct answers
@@ -377,6 +377,11 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
 
     The identity, which does not learn, is not changed by it.
 
+    The choice is the simplest candidate (in the order identity, shared,
+    contrastive) whose score is within one standard error of the best score
+    (:func:`simplest_within_one_standard_error`): a richer prior must earn its
+    place by more than the criterion's own noise.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -395,10 +400,11 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     Bunch
         ``choice`` (name of the chosen candidate), ``prior`` (its map), ``alpha``
         (ridge strength, None for the identity), ``n_iter`` and ``converged``
-        (L-BFGS of the contrastive map, None unless chosen) and ``scores`` (candidate
+        (L-BFGS of the contrastive map, None unless chosen), ``scores`` (candidate
         name to its score :math:`s`; empty, and ``choice="shared"``, when no cluster
         has two rows: nothing to hold out, and the contrastive map would be the
-        ridge map).
+        ridge map) and ``standard_errors`` (candidate name to the standard error of
+        its paired difference from the best candidate; empty with ``scores``).
     """
     square = X.shape[1] == Y.shape[1]
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
@@ -409,7 +415,7 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     if n_iter == 0:  # no two rows share a target: the contrastive map is the ridge map
         candidates.remove("contrastive")
     folds = held_out_folds(starts, n_folds)
-    scores = {}
+    scores, standard_errors = {}, {}
     if folds and len(candidates) > 1:
         counts = np.diff(starts)
         cluster_start = np.repeat(starts[:-1], counts)
@@ -443,6 +449,7 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
                 for name in candidates:
                     predictions[name, left_out].append(X[fold] @ fold_maps[name])
         weight = _size_correction(size)
+        row_scores = {}
         for name in candidates:
             q1, q2 = (
                 1.0
@@ -451,16 +458,78 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
                 )
                 for left_out in (1, 2)
             )
-            scores[name] = float(np.mean(q1 + weight * (q1 - q2)))
-        choice = max(candidates, key=lambda name: scores[name])  # first of the best
+            row_scores[name] = q1 + weight * (q1 - q2)
+            scores[name] = float(np.mean(row_scores[name]))
+        choice, standard_errors = simplest_within_one_standard_error(row_scores)
     else:
         choice = "shared"
     return Bunch(
         choice=choice, prior=maps[choice], scores=scores,
+        standard_errors=standard_errors,
         alpha=None if choice == "identity" else alpha,
         n_iter=n_iter if choice == "contrastive" else None,
         converged=converged if choice == "contrastive" else None,
     )
+
+
+def simplest_within_one_standard_error(row_scores):
+    r"""The one-standard-error rule: the simplest candidate not clearly worse than
+    the best.
+
+    With :math:`s_c(r)` the score of candidate :math:`c` on held-out row :math:`r`
+    (:math:`m` rows, the same for every candidate) and :math:`b` the candidate of
+    best mean score, candidate :math:`c` is within one standard error of it when
+    the mean of the paired differences :math:`\delta_c(r) = s_b(r) - s_c(r)` is at
+    most their standard error:
+
+    .. math::
+
+        \bar\delta_c \le \frac{\operatorname{sd}(\delta_c)}{\sqrt m}.
+
+    The first such candidate in the order of ``row_scores`` (simplest first) is
+    chosen (the one-standard-error rule of Breiman et al., *Classification and
+    Regression Trees*, 1984, and Hastie et al., *The Elements of Statistical
+    Learning*, section 7.10): a richer candidate wins only by more than the
+    criterion's noise. The difference is paired (every candidate is scored on
+    the same rows), so what the rows share cancels and the noise measured is that
+    of the comparison.
+
+    Parameters
+    ----------
+    row_scores : dict of str to ndarray of shape (m,)
+        Each candidate's score per held-out row, simplest candidate first.
+
+    Returns
+    -------
+    choice : str
+        The chosen candidate.
+    standard_errors : dict of str to float
+        Each candidate's :math:`\operatorname{sd}(\delta_c) / \sqrt m` (0 for
+        the best, and for every candidate when :math:`m = 1`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = {"simple": np.array([0.5, 1.0, 0.5, 1.0]),
+    ...         "rich": np.array([1.0, 1.0, 0.5, 0.5])}
+    >>> simplest_within_one_standard_error(rows)[0]  # equal means: the simpler
+    'simple'
+    >>> rows["rich"] = np.array([1.0, 1.0, 1.0, 1.0])
+    >>> simplest_within_one_standard_error(rows)[0]  # better on every row
+    'rich'
+    """
+    names = list(row_scores)
+    best = max(names, key=lambda name: float(np.mean(row_scores[name])))
+    standard_errors, choice = {}, None
+    for name in names:
+        difference = row_scores[best] - row_scores[name]
+        m = difference.size
+        standard_errors[name] = (
+            float(np.std(difference, ddof=1) / np.sqrt(m)) if m > 1 else 0.0
+        )
+        if choice is None and np.mean(difference) <= standard_errors[name]:
+            choice = name
+    return choice, standard_errors
 
 
 def _fold_maps(X, Y, alpha, center, ridge, contrastive):

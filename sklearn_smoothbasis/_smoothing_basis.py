@@ -90,8 +90,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``alpha``. The
     penalty pulls every map toward the prior where a cluster has little data, which is
     what lets a few questions per cluster help without destroying what one map of all
-    the data (the default ``prior="contrastive"``: a ridge map shrunk toward the
-    zero-shot identity, refined for retrieval) already does well. It alternates exact
+    the data (the zero-shot identity, a ridge map shrunk toward it, or that map
+    refined for retrieval, whichever the held-out rows choose by default) already
+    does well. It alternates exact
     per-cluster coefficient solves (least squares, refined by Gauss-Newton steps on the
     cosine term) with steps on the basis; the objective never increases.
 
@@ -140,20 +141,21 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         curvature pairs). Either way the fitted basis is orthonormalised once at
         the end.
     prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
-        The map :math:`P`, by default ``"contrastive"``. ``"auto"``: the one of
+        The map :math:`P`. ``"auto"`` (the default): the simplest of
         ``"identity"`` (when ``n_features == n_targets``), ``"shared"`` and
-        ``"contrastive"`` that best
-        retrieves held-out training rows: each is refitted without a tenth of the
-        rows whose cluster has other rows (10 folds, at most one row of a small
-        cluster per fold, so each held-out question keeps the rest of its cluster,
-        as in leave-one-out) and scored by the reciprocal rank of the held-out
-        rows' own targets by cosine of :math:`x P`, corrected for the row its
-        cluster lost by a second scoring with two of its rows left out,
-        extrapolated on the log of the rows kept (see the user guide); the
-        simpler wins ties. The criterion scores the prior map alone, not the
-        per-cluster maps fitted on top of it. With one row per cluster there is
-        nothing to hold out and the ridge map is kept (what ``"contrastive"``
-        gives there too). It costs about 20 refits of the contrastive map.
+        ``"contrastive"`` whose retrieval of held-out training rows is within one
+        standard error of the best: each is refitted without a tenth of the rows
+        whose cluster has other rows (10 folds, at most one row of a small cluster
+        per fold, so each held-out question keeps the rest of its cluster, as in
+        leave-one-out) and scored by the reciprocal rank of the held-out rows' own
+        targets by cosine of :math:`x P`, corrected for the row its cluster lost by
+        a second scoring with two of its rows left out, extrapolated on the log of
+        the rows kept; a richer prior is chosen only when it beats the simpler by
+        more than the standard error of their paired difference (see the user
+        guide). The criterion scores the prior map alone, not the per-cluster maps
+        fitted on top of it. With one row per cluster there is nothing to hold out
+        and the ridge map is kept (what ``"contrastive"`` gives there too). It
+        costs about 20 refits of the contrastive map, warm-started.
         ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
@@ -243,9 +245,14 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ``"contrastive"``); None when ``prior`` is an array or None.
     prior_scores_ : dict or None
         With ``prior="auto"``: each candidate's held-out mean reciprocal rank,
-        corrected for cluster size, by name; ``prior_choice_`` is the first of the best
-        in the order identity, shared, contrastive. Empty when no cluster has two rows
+        corrected for cluster size, by name. Empty when no cluster has two rows
         (no criterion). None for the other priors.
+    prior_standard_errors_ : dict or None
+        With ``prior="auto"``: the standard error of each candidate's paired
+        difference in score from the best candidate, by name; ``prior_choice_``
+        is the first candidate, in the order identity, shared, contrastive, whose
+        score is within its standard error of the best. Empty when
+        ``prior_scores_`` is. None for the other priors.
     n_basis_ : int
         Number of basis matrices used.
     n_iter_ : int
@@ -368,7 +375,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         max_iter=100,
         tol=1e-5,
         reorth_interval=10,
-        prior="contrastive",
+        prior="auto",
         prior_alpha="auto",
         alpha=1.0,
         routing="soft",
@@ -414,6 +421,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         d, p = X.shape[1], Y.shape[1]
         prior = self.prior
         self.prior_alpha_ = self.prior_n_iter_ = self.prior_scores_ = None
+        self.prior_standard_errors_ = None
         self.prior_choice_ = prior if isinstance(prior, str) else None
         if prior is None:
             return None
@@ -437,6 +445,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         if prior == "auto":
             selected = select_prior(X, Y, starts, self.prior_alpha)
             self.prior_choice_, self.prior_scores_ = selected.choice, selected.scores
+            self.prior_standard_errors_ = selected.standard_errors
             self.prior_alpha_, self.prior_n_iter_ = selected.alpha, selected.n_iter
             prior, converged = selected.prior, selected.converged is not False
         else:

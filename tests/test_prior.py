@@ -88,10 +88,10 @@ def test_one_row_per_cluster_falls_back():
     X, Y, _, _ = _paraphrased_answers("rotated", rows=1)
     starts = np.arange(len(X) + 1)
     assert select_prior_alpha(X, Y, starts, True) == FALLBACK_PRIOR_ALPHA
-    model = SmoothingBasisRegressor(n_basis=2, max_iter=5, tol=0)
+    model = SmoothingBasisRegressor(prior="contrastive", n_basis=2, max_iter=5, tol=0)
     model.fit(X, Y, groups=np.arange(len(X)))
     assert model.prior_alpha_ == FALLBACK_PRIOR_ALPHA
-    assert model.prior_n_iter_ == 0  # the default contrastive prior keeps the ridge map
+    assert model.prior_n_iter_ == 0  # the contrastive prior keeps the ridge map
 
 
 def test_estimator_stores_the_alpha_it_used():
@@ -169,12 +169,13 @@ def test_contrastive_map_reports_unfinished_optimisation():
 
 
 @pytest.mark.filterwarnings("ignore:SmoothingBasisRegressor did not converge")
-def test_estimator_default_contrastive_prior():
+def test_estimator_contrastive_prior_refines_the_shared_map():
     X, Y, groups, _ = _paraphrased_answers("rotated")
     shared = SmoothingBasisRegressor(prior="shared", max_iter=5).fit(
         X, Y, groups=groups
     )
-    model = SmoothingBasisRegressor(max_iter=5).fit(X, Y, groups=groups)
+    model = SmoothingBasisRegressor(prior="contrastive", max_iter=5)
+    model.fit(X, Y, groups=groups)
     assert model.prior_alpha_ == shared.prior_alpha_
     assert model.prior_n_iter_ > 0 and shared.prior_n_iter_ is None
     expected = contrastive_map(X, Y, shared.prior_)[0]
@@ -289,8 +290,8 @@ def test_auto_recorded_scores_are_the_held_out_criterion(rows):
                         similarity >= own
                     )
     weight = np.log(rows / (rows - 1)) / np.log((rows - 1) / (rows - 2))
-    expected = {
-        name: np.mean(
+    row_scores = {
+        name: np.array(
             [
                 (1 + weight) * reciprocal_ranks[name, 1, row]
                 - weight * reciprocal_ranks[name, 2, row]
@@ -299,10 +300,19 @@ def test_auto_recorded_scores_are_the_held_out_criterion(rows):
         )
         for name in ("identity", "shared", "contrastive")
     }
+    expected = {name: np.mean(scores) for name, scores in row_scores.items()}
     assert model.prior_scores_ == pytest.approx(expected, abs=1e-6)
-    best = max(expected.values())
-    assert model.prior_choice_ == next(n for n in expected if expected[n] == best)
-    assert model.prior_scores_[model.prior_choice_] >= model.prior_scores_["identity"]
+    # The one-standard-error rule, by hand: the first candidate whose mean paired
+    # difference from the best is at most its standard error.
+    best = max(expected, key=expected.get)
+    errors = {
+        name: np.std(row_scores[best] - scores, ddof=1) / np.sqrt(len(X))
+        for name, scores in row_scores.items()
+    }
+    assert model.prior_standard_errors_ == pytest.approx(errors, abs=1e-6)
+    assert model.prior_choice_ == next(
+        name for name in expected if expected[best] - expected[name] <= errors[name]
+    )
     # The identity does not learn: its score is its exact reciprocal rank.
     assert expected["identity"] == pytest.approx(
         mean_reciprocal_rank(Y, X, candidates=targets))
@@ -344,9 +354,26 @@ def test_auto_leaves_the_identity_for_a_distinct_linear_map(random_state):
 
 @pytest.mark.parametrize("random_state", [0, 1, 2])
 def test_auto_refines_where_paraphrases_carry_the_signal(random_state):
-    X, Y, _, starts = _nuisance_paraphrases(random_state=random_state)
+    # Enough clusters that the contrastive map's gain exceeds the criterion's noise.
+    X, Y, _, starts = _nuisance_paraphrases(n_clusters=40, random_state=random_state)
     selected = prior_module.select_prior(X, Y, starts)
     assert selected.choice == "contrastive"
+
+
+def test_one_standard_error_rule_prefers_the_simpler_within_the_noise():
+    rng = np.random.RandomState(0)
+    noise = rng.uniform(0, 1, 200)
+    rows = {"identity": noise, "shared": noise + rng.normal(0.01, 0.3, 200)}
+    choice, errors = prior_module.simplest_within_one_standard_error(rows)
+    best = max(rows, key=lambda name: rows[name].mean())
+    assert errors[best] == 0
+    assert choice == "identity"  # a gain far below its standard error
+    rows["contrastive"] = noise + 0.2 + rng.normal(0, 0.3, 200)
+    choice, errors = prior_module.simplest_within_one_standard_error(rows)
+    assert choice == "contrastive" and errors["identity"] > 0
+    # identical rows: the simplest, whatever comes after
+    assert prior_module.simplest_within_one_standard_error(
+        {"a": noise, "b": noise.copy()})[0] == "a"
 
 
 def test_auto_without_square_maps_or_paraphrases():
