@@ -113,7 +113,7 @@ def table(results):
     rows = ["zero-shot"] + PRIORS
     labels = {"zero-shot": "zero-shot cosine", "identity": 'prior="identity"',
               "shared": 'prior="shared"', "contrastive": 'prior="contrastive"',
-              "auto": 'prior="auto"'}
+              "auto": 'prior="auto" (default)'}
     for model in rows:
         cells = []
         for n in names:
@@ -132,12 +132,18 @@ def table(results):
         noise.append(
             f"{100 * (auto - zero).mean():+.1f} ± {100 * (auto - zero).std(ddof=1):.1f}"
         )
-        margin.append(f"{100 * (auto.mean() - best):+.1f}")
+        best_prior = max(PRIORS[:3], key=lambda p: np.mean([s[p][0] for s in splits]))
+        best_scores = np.array([s[best_prior][0] for s in splits])
+        margin.append(
+            f"{100 * (auto.mean() - best):+.1f} ± "
+            f"{100 * (auto - best_scores).std(ddof=1):.1f} ({best_prior})"
+        )
     lines.append('| "auto" chose (splits) | ' + " | ".join(choices) + " |")
     lines.append('| "auto" minus zero-shot, points (mean ± sd over splits) | '
                  + " | ".join(noise) + " |")
     lines.append(
-        '| "auto" minus the best fixed prior, points | ' + " | ".join(margin) + " |"
+        '| "auto" minus the best fixed prior, points (mean ± sd over splits) | '
+        + " | ".join(margin) + " |"
     )
     sizes = "; ".join(
         f"{n}: {results[n]['splits'][0]['n_clusters']} clusters, "
