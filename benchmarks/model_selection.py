@@ -9,10 +9,10 @@ questions; the table shows the mean over splits.
 
 - best tuned baseline: each baseline tuned over its grid, the best of them on the
   held-out questions (as in the retrieval tables);
-- ours, 32 candidates: prior shared or identity x 4 shrinkages x 2 temperatures x
+- ours, 32 candidates: prior shared or identity x 4 alphas x 2 temperatures x
   plain or whitened routing (the grid of ``smoothbasis compare`` before
   ``prior_alpha="auto"``);
-- ours, 8 candidates, shared prior: 4 shrinkages x 2 temperatures (the grid before
+- ours, 8 candidates, shared prior: 4 alphas x 2 temperatures (the grid before
   ``prior="contrastive"``);
 - ours, 16 candidates: the same with the prior shared or contrastive, cross-validation
   choosing;
@@ -124,10 +124,10 @@ def main():
         "questions per cluster), each row tuned by the `smoothbasis compare` protocol "
         "on "
         "the training questions only; in brackets the margin over the best tuned "
-        "baseline, in points. 32 candidates: prior shared or identity x shrinkage "
+        "baseline, in points. 32 candidates: prior shared or identity x alpha "
         "{0.1, 0.3, 1, 3} x temperature {0.03, 0.1} x routing_shrinkage {1, auto}; "
-        "8 candidates: shrinkage x temperature with the prior fixed; 16: the same with "
-        "the prior shared or contrastive. Produced by "
+        "8 candidates: alpha x routing_temperature with the prior fixed; 16: the "
+        "same with the prior shared or contrastive. Produced by "
         f"`python benchmarks/model_selection.py` on {machine()}.\n\n"
         + "\n".join(lines)
         + "\n"
