@@ -7,6 +7,7 @@ from ._baselines import (
     SharedProjectionRegressor,
 )
 from ._smoothing_basis import SmoothingBasisRegressor
+from ._smoothing_basis_cv import SmoothingBasisRegressorCV
 
 __version__ = "0.1.0.dev0"
 
@@ -16,4 +17,5 @@ __all__ = [
     "NoGroupsWarning",
     "SharedProjectionRegressor",
     "SmoothingBasisRegressor",
+    "SmoothingBasisRegressorCV",
 ]

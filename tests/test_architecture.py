@@ -26,6 +26,7 @@ ESTIMATOR_MODULES = {
     "sklearn_smoothbasis._base",
     "sklearn_smoothbasis._baselines",
     "sklearn_smoothbasis._smoothing_basis",
+    "sklearn_smoothbasis._smoothing_basis_cv",
 }
 
 

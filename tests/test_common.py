@@ -11,6 +11,7 @@ from sklearn_smoothbasis import (
     MultiHeadRegressor,
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
+    SmoothingBasisRegressorCV,
 )
 from sklearn_smoothbasis._base import _BaseClusterRegressor
 
@@ -21,6 +22,10 @@ FAST_ESTIMATORS = [
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),
+    SmoothingBasisRegressorCV(
+        alphas=[0.1, 1.0], routing_temperatures=[0.03], routing_shrinkages=["auto"],
+        max_iter=10, random_state=0,
+    ),
 ]
 # No expected failures: the checks never pass groups, so every estimator treats the data
 # as one cluster (and warns, see NoGroupsWarning); MultiHeadRegressor then predicts the
