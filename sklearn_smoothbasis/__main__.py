@@ -25,15 +25,18 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ParameterGrid
 
 from . import __version__
 from ._files import atomic_write, atomic_write_path, check_writable
 from ._smoothing_basis import SmoothingBasisRegressor
-from .compare import compare_retrieval, format_table, search_spaces, split_dataset, tune
+from .compare import compare_retrieval, format_table, search_spaces, split_dataset
+from .compare._protocol import _searched_params
 from .compare._report import import_pyplot, plot_table
 from .datasets import embed_texts, load_clusters, load_encoder, load_faq_demo
 from .datasets._loaders import DEFAULT_ENCODER
 from .io import RetrievalBundle, load_bundle, save_bundle
+from .model_selection import ClusterStratifiedKFold
 
 DATA_FORMATS = """\
 data (--data; default: the bundled FAQ demo, 49 clusters):
@@ -267,32 +270,46 @@ def _fit(args):
     data, name = _load(args)
     _check_num_basis(args, len(data.answers))
     Y = data.answers[data.groups]
-    estimator, grid = search_spaces(
+    estimator, _ = search_spaces(
         data.X.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
         max_iter=args.iterations, cosine_weight=cosine_weight, random_state=args.seed,
     )["smoothing_basis"]
-    fixed = {k: v for k, v in (("alpha", args.alpha),
-                               ("routing_temperature", args.routing_temperature))
-             if v is not None}
-    estimator.set_params(**fixed)
-    grid = {k: v for k, v in grid.items() if k not in fixed}
+    # The given values are fixed: one candidate each in the search, or set on the
+    # plain estimator.
+    for name, value in (("alpha", args.alpha),
+                        ("routing_temperature", args.routing_temperature)):
+        if value is not None:
+            estimator.set_params(**{f"{name}s": [value]})
+    if args.cv:
+        estimator.set_params(cv=ClusterStratifiedKFold(
+            args.cv, shuffle=True, random_state=args.seed))
+    else:
+        estimator = SmoothingBasisRegressor(
+            cosine_weight=cosine_weight,
+            **{k: v for k, v in estimator.get_params().items()
+               if k in SmoothingBasisRegressor().get_params()},
+            **{k: v for k, v in (("alpha", args.alpha),
+                                 ("routing_temperature", args.routing_temperature))
+               if v is not None},
+        )
     progress = _progress(args)
     if progress:
-        n_candidates = math.prod(len(v) for v in grid.values())
+        n_candidates = len(ParameterGrid(
+            estimator._grid(data.X.shape[1], data.answers.shape[1])
+        )) if args.cv else 1
         what = f"{n_candidates} candidates x {args.cv} folds" if args.cv else "one fit"
         progress(f"fitting smoothing_basis on {name} ({len(data.X)} questions, "
                  f"{len(data.answers)} clusters): {what} ...")
     start = time.perf_counter()
     with _convergence_notes():
-        if args.cv:
-            model, params, _ = tune(estimator, grid, data.X, Y, data.groups, cv=args.cv,
-                                    random_state=args.seed)
-        else:
-            model = estimator.fit(data.X, Y, groups=data.groups)
+        model = estimator.fit(data.X, Y, groups=data.groups)
     if progress:
         progress(f"      done in {time.perf_counter() - start:.1f}s")
     if args.cv:
-        print(f"chosen by {args.cv}-fold cluster-stratified CV: {params}")
+        print(f"chosen by {args.cv}-fold cluster-stratified CV "
+              f"(SmoothingBasisRegressorCV): {_searched_params(model)}")
+        # What is saved and what ask loads: the model refitted at the chosen values.
+        model = model.best_estimator_
     bundle = _bundle_of(model, data, args) if out.suffix == ".npz" else None
     _save_model(model, out, bundle)
     what = "retrieval bundle of " if bundle else ""
@@ -600,7 +617,10 @@ def build_parser():
                      help="softmax temperature of the routing (default: chosen "
                           f"by --cv, else {defaults['routing_temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
-                     help="choose the unset parameters by this many CV folds")
+                     help="choose alpha, the prior and the routing (those not "
+                          "given) by SmoothingBasisRegressorCV with this many "
+                          "cluster-stratified folds; the model refitted at the "
+                          "chosen values is saved")
     _add_model_options(fit)
 
     ask = _bundle_command(

@@ -37,6 +37,7 @@ from ._baselines import (
 from ._files import atomic_write, check_writable
 from ._linalg import cluster_starts
 from ._smoothing_basis import SmoothingBasisRegressor
+from ._smoothing_basis_cv import SmoothingBasisRegressorCV
 
 __all__ = ["RetrievalBundle", "load", "load_bundle", "save", "save_bundle"]
 
@@ -132,11 +133,15 @@ def _array_entry(array):
 
 
 def _model_manifest_and_arrays(model, keep_rows):
+    if type(model) is SmoothingBasisRegressorCV:  # its refitted model
+        check_is_fitted(model)
+        model = model.best_estimator_
     name = type(model).__name__
     if name not in _ESTIMATORS or type(model) is not _ESTIMATORS[name]:
         raise TypeError(
-            f"save writes the package's four estimators ({', '.join(_ESTIMATORS)}); "
-            f"got {type(model).__name__}."
+            f"save writes the package's four estimators ({', '.join(_ESTIMATORS)}) "
+            f"and SmoothingBasisRegressorCV's refitted model; got "
+            f"{type(model).__name__}."
         )
     check_is_fitted(model)
     arrays, array_entries, dimensions = {}, {}, {}
@@ -245,7 +250,11 @@ def save(model, path, *, keep_rows=True):
         A fitted :class:`~sklearn_smoothbasis.SmoothingBasisRegressor`,
         :class:`~sklearn_smoothbasis.IndependentProjectionRegressor`,
         :class:`~sklearn_smoothbasis.SharedProjectionRegressor` or
-        :class:`~sklearn_smoothbasis.MultiHeadRegressor`.
+        :class:`~sklearn_smoothbasis.MultiHeadRegressor`. A fitted
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` is written as its
+        ``best_estimator_``, the :class:`~sklearn_smoothbasis.SmoothingBasisRegressor`
+        refitted at the chosen parameters, which :func:`load` returns; the search's
+        results (``cv_results_``, the candidates) are not stored.
     path : str or path-like
         The file to write (by convention ending in ``.npz``); its folder must exist.
     keep_rows : bool, default=True

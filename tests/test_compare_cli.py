@@ -142,12 +142,20 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     """Every candidate of every grid fits: no identity map between unequal spaces."""
     X, groups, _ = _retrieval_problem(n_clusters=4, per_cluster=3)
     Y = np.random.RandomState(0).standard_normal((len(X), n_targets))
-    spaces = search_spaces(8, n_targets, max_iter=2, cosine_weight=[0.0, 0.5])
+    spaces = search_spaces(8, n_targets, max_iter=2, cosine_weight=[0.0, 0.5],
+                           efficient_cv=False)
     assert ("zero_shot_cosine" in spaces) == (n_targets == 8)
     ours, grid = spaces["smoothing_basis"]
-    # The default prior; its strength is chosen inside fit.
-    assert ours.prior == "auto" and ours.prior_alpha == "auto"
-    assert "prior" not in grid and "prior_alpha" not in grid
+    # The prior is searched (the identity only between equal spaces); its strength
+    # is chosen inside fit.
+    assert grid["prior"] == ["identity", "shared", "contrastive"][n_targets != 8:]
+    assert ours.prior_alpha == "auto" and "prior_alpha" not in grid
+    # the efficient search has the same candidates
+    searching, no_grid = search_spaces(
+        8, n_targets, max_iter=2, cosine_weight=[0.0, 0.5]
+    )["smoothing_basis"]
+    assert no_grid == {}
+    assert searching._grid(8, n_targets) == dict(sorted(grid.items()))
     for estimator, grid in spaces.values():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)
@@ -247,10 +255,10 @@ def test_cli_cosine_weight_one_value_fixes_it_several_are_tuned():
     assert _cosine_weight(tuned) == [0.0, 0.5]
     assert _cosine_weight(parse(["compare", "--cosine-weight", "0"])) == 0.0
     assert _cosine_weight(parse(["compare"])) == 0.5
-    _, grid = search_spaces(8, 8, cosine_weight=[0.0, 0.5])["smoothing_basis"]
-    assert grid["cosine_weight"] == [0.0, 0.5]
-    _, grid = search_spaces(8, 8, cosine_weight=0.0)["smoothing_basis"]
-    assert "cosine_weight" not in grid
+    searching, _ = search_spaces(8, 8, cosine_weight=[0.0, 0.5])["smoothing_basis"]
+    assert searching.cosine_weights == [0.0, 0.5]
+    searching, _ = search_spaces(8, 8, cosine_weight=0.0)["smoothing_basis"]
+    assert searching.cosine_weights == [0.0]
 
 
 # ---------------------------------------------------------------------------
@@ -381,13 +389,18 @@ def test_fit_cv_on_the_demo_reports_non_convergence_once(tmp_path, capsys):
     assert [str(w.message) for w in caught] == []
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    # 2 routing temperatures x 2 folds and the refit, each stopped at --iterations 2.
-    assert notes == [(
-        "note: 5 fits stopped early: SmoothingBasisRegressor did not converge in "
+    # The search's 2 folds x 3 priors (one alpha) in one warning, and the refit,
+    # each stopped at --iterations 2.
+    assert notes == [
+        "note: 1 fit stopped early: 6 of the 6 solver runs of "
+        "SmoothingBasisRegressorCV's search stopped at max_iter=2 before the "
+        "objective decreased by less than tol=1e-05 (relative). Increase max_iter, "
+        "or raise tol. (--iterations sets max_iter)",
+        "note: 1 fit stopped early: SmoothingBasisRegressor did not converge in "
         "max_iter=2 iterations: the last one decreased the objective by more than "
         "tol=1e-05 (relative). Increase max_iter, or raise tol. (--iterations sets "
-        "max_iter)"
-    )]
+        "max_iter)",
+    ]
 
 
 @pytest.mark.parametrize("command", ["fit", "compare"])

@@ -217,3 +217,48 @@ def test_it_tunes_inside_a_grid_search_over_what_it_does_not_search():
             cv=ClusterStratifiedKFold(2),
         ).fit(X, Y, groups=groups)
     assert search.best_estimator_.n_basis_ == search.best_params_["n_basis"]
+
+
+def test_io_saves_the_refitted_model(tmp_path):
+    from sklearn_smoothbasis.io import (
+        RetrievalBundle,
+        load,
+        load_bundle,
+        save,
+        save_bundle,
+    )
+
+    X, Y, groups = _faq_like()
+    model = _cv_of(GRID, n_basis=3, max_iter=3, random_state=0).fit(
+        X, Y, groups=groups
+    )
+    save(model, tmp_path / "model.npz")
+    loaded = load(tmp_path / "model.npz")
+    assert type(loaded) is SmoothingBasisRegressor
+    assert loaded.get_params()["alpha"] == model.alpha_
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    save_bundle(RetrievalBundle(model, Y[::4]), tmp_path / "bundle.npz")
+    bundle = load_bundle(tmp_path / "bundle.npz")
+    np.testing.assert_array_equal(bundle.retrieve(X, k=3).indices,
+                                  model.retrieve(X, Y[::4], k=3).indices)
+
+
+def test_compare_tunes_the_smoothing_basis_on_the_grid_search_folds():
+    from sklearn_smoothbasis.compare import compare_retrieval, search_spaces
+
+    X, Y, groups = _faq_like(rows=5)
+    answers = Y[::5]
+    train = np.arange(len(X)) % 5 < 3
+    rows = {}
+    for efficient in (True, False):
+        estimator, grid = search_spaces(8, 8, n_basis=2, max_iter=3,
+                                        efficient_cv=efficient)["smoothing_basis"]
+        if efficient:
+            estimator.set_params(alpha_path="cold")
+        rows[efficient] = compare_retrieval(
+            X[train], groups[train], X[~train], groups[~train], answers,
+            spaces={"smoothing_basis": (estimator, grid)}, cv=3, random_state=1,
+        )[0]
+    assert rows[True]["params"] == rows[False]["params"]
+    for key in ("recall_at_1", "mrr", "mean_cosine"):
+        assert rows[True][key] == rows[False][key]

@@ -14,6 +14,7 @@ from .._baselines import (
     SharedProjectionRegressor,
 )
 from .._smoothing_basis import SmoothingBasisRegressor
+from .._smoothing_basis_cv import SmoothingBasisRegressorCV
 
 #: Display name of each method key of :func:`search_spaces`.
 METHOD_NAMES = {
@@ -25,8 +26,14 @@ METHOD_NAMES = {
 }
 
 
+# The smoothing basis's candidates: SmoothingBasisRegressorCV's defaults.
+_SMOOTHING_BASIS_ALPHAS = [0.1, 0.3, 1.0, 3.0]
+_SMOOTHING_BASIS_TEMPERATURES = [0.03, 0.1]
+_ROUTING_SHRINKAGES = [1.0, "auto"]
+
+
 def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
-                  cosine_weight=0.5, random_state=0):
+                  cosine_weight=0.5, random_state=0, efficient_cv=True):
     """The methods compared and the grid each is tuned over.
 
     Parameters
@@ -41,13 +48,20 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
         Its cosine weight: one value fixes it, a sequence of values is tuned over.
     random_state : int, default=0
         Seed of the estimators.
+    efficient_cv : bool, default=True
+        Tune the smoothing basis with
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` (its grid is empty:
+        it searches inside ``fit``); ``False``: a
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressor` with the same
+        candidates as a plain grid, for measuring one against the other.
 
     Returns
     -------
     spaces : dict
         ``method -> (estimator, param_grid)``, keyed by the stable method keys of
         :data:`METHOD_NAMES` (``"zero_shot_cosine"`` only when ``n_features ==
-        n_targets``).
+        n_targets``). An empty grid means no tuning, except for a
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV`, which tunes itself.
 
     Notes
     -----
@@ -55,10 +69,13 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
     and every baseline that routes also chooses between plain cosine routing and
     routing whitened by the within-cluster covariance (``routing_shrinkage`` 1.0 or
     ``"auto"``): 32 candidates for the independent maps, 16 for the multi-head
-    router, 7 for the shared map. The smoothing basis gets 8, ``alpha`` and
-    ``routing_temperature`` (times the number of cosine weights when those are
-    tuned); its prior, the prior's strength and its routing's shrinkage are chosen
-    inside ``fit``.
+    router, 7 for the shared map. The smoothing basis gets 48: ``alpha`` (4),
+    ``prior`` (the identity when ``n_features == n_targets``, the shared ridge map
+    and its contrastive refinement), ``routing_temperature`` (2) and
+    ``routing_shrinkage`` (2), times the number of cosine weights when those are
+    tuned; the prior's strength is chosen inside ``fit``. Its efficient search
+    fits one prior per fold and prior and one solver run per alpha, and scores the
+    four routing settings from each (see the user guide).
 
     Examples
     --------
@@ -67,14 +84,18 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
     ['zero_shot_cosine', 'multi_head_router', 'shared_ridge_map',
      'independent_ridge_maps', 'smoothing_basis']
     >>> estimator, grid = spaces["smoothing_basis"]
+    >>> type(estimator).__name__, grid
+    ('SmoothingBasisRegressorCV', {})
+    >>> estimator, grid = search_spaces(384, 384, efficient_cv=False)["smoothing_basis"]
     >>> sorted(grid)
-    ['alpha', 'routing_temperature']
-    >>> sorted(search_spaces(384, 384, cosine_weight=[0.0, 0.5])["smoothing_basis"][1])
-    ['alpha', 'cosine_weight', 'routing_temperature']
+    ['alpha', 'prior', 'routing_shrinkage', 'routing_temperature']
+    >>> sorted(search_spaces(384, 384, cosine_weight=[0.0, 0.5],
+    ...                      efficient_cv=False)["smoothing_basis"][1])
+    ['alpha', 'cosine_weight', 'prior', 'routing_shrinkage', 'routing_temperature']
     """
     tuned_weights = isinstance(cosine_weight, Sequence)
     temperatures = [0.01, 0.02, 0.05, 0.1]
-    routing_shrinkages = [1.0, "auto"]
+    routing_shrinkages = _ROUTING_SHRINKAGES
     spaces = {}
     if n_features == n_targets:
         spaces["zero_shot_cosine"] = (SharedProjectionRegressor(method="identity"), {})
@@ -92,15 +113,28 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
         {"alpha": [0.01, 0.1, 1.0, 10.0], "routing_temperature": temperatures,
          "routing_shrinkage": routing_shrinkages},
     )
-    spaces["smoothing_basis"] = (
-        SmoothingBasisRegressor(
-            n_basis=n_basis, max_iter=max_iter, random_state=random_state,
-            cosine_weight=cosine_weight[0] if tuned_weights else cosine_weight,
-        ),
-        {
-            "alpha": [0.1, 0.3, 1.0, 3.0],
-            "routing_temperature": [0.03, 0.1],
-            **({"cosine_weight": list(cosine_weight)} if tuned_weights else {}),
-        },
-    )
+    weights = list(cosine_weight) if tuned_weights else [cosine_weight]
+    priors = (["identity"] if n_features == n_targets else []) + [
+        "shared", "contrastive"]
+    fixed = {"n_basis": n_basis, "max_iter": max_iter, "random_state": random_state}
+    if efficient_cv:
+        spaces["smoothing_basis"] = (
+            SmoothingBasisRegressorCV(
+                alphas=_SMOOTHING_BASIS_ALPHAS, priors=priors, cosine_weights=weights,
+                routing_temperatures=_SMOOTHING_BASIS_TEMPERATURES,
+                routing_shrinkages=_ROUTING_SHRINKAGES, **fixed,
+            ),
+            {},
+        )
+    else:
+        spaces["smoothing_basis"] = (
+            SmoothingBasisRegressor(cosine_weight=weights[0], **fixed),
+            {
+                "alpha": _SMOOTHING_BASIS_ALPHAS,
+                "prior": priors,
+                "routing_shrinkage": _ROUTING_SHRINKAGES,
+                "routing_temperature": _SMOOTHING_BASIS_TEMPERATURES,
+                **({"cosine_weight": weights} if tuned_weights else {}),
+            },
+        )
     return spaces

@@ -8,7 +8,9 @@
    training rows only, with the same folds (:class:`ClusterStratifiedKFold`, every test
    cluster keeps training rows) and the same scorer (Recall@1 of routed predictions
    among the fold's answers). Groups reach ``fit`` through metadata routing
-   (:func:`tune`).
+   (:func:`tune`). The smoothing basis is tuned by
+   :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` on the same folds, which
+   scores and chooses as that grid search would, with less work.
 3. The refitted best model predicts the held-out questions *routed* (their cluster is
    not given) and is scored by Recall@1, MRR and mean cosine against all answers
    (:func:`compare_retrieval`).
@@ -23,10 +25,12 @@ from numbers import Integral
 import numpy as np
 import sklearn
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._smoothing_basis import SmoothingBasisRegressor
+from .._smoothing_basis_cv import SmoothingBasisRegressorCV
 from ..metrics import (
     mean_cosine_similarity,
     mean_reciprocal_rank,
@@ -206,9 +210,14 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         One answer embedding per cluster: the targets and the retrieval candidates.
     spaces : dict
         ``method -> (estimator, param_grid)``, as returned by :func:`search_spaces`.
+        A :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` (with an empty
+        grid) searches its own candidates on the same folds as the grid searches.
     cv : int, default=3
         Folds of the cluster-stratified cross-validation. When no cluster has two
-        training rows, nothing can be held out and every method keeps its defaults.
+        training rows, nothing can be held out and every method keeps its defaults
+        (a :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` becomes a
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressor` with its fixed
+        parameters).
     random_state : int, default=0
         Seed of the folds.
     progress : callable, default=None
@@ -218,7 +227,8 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
     -------
     rows : list of dict
         One per method, in the order of ``spaces``: ``method`` (its key in
-        ``spaces``), ``params``, ``recall_at_1``, ``mrr``,
+        ``spaces``), ``params`` (the chosen value of each parameter that had more
+        than one candidate), ``recall_at_1``, ``mrr``,
         ``mean_cosine``, ``fit_seconds`` (refit on all training rows) and
         ``tune_seconds`` (the whole search).
     """
@@ -227,13 +237,31 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
     can_tune = np.bincount(np.unique(groups_train, return_inverse=True)[1]).max() >= 2
     rows = []
     for step, (method, (estimator, grid)) in enumerate(spaces.items(), start=1):
-        n_candidates = int(np.prod([len(v) for v in grid.values()])) if grid else 1
+        self_tuning = isinstance(estimator, SmoothingBasisRegressorCV)
+        if self_tuning and not can_tune:  # nothing to hold out: its fixed parameters
+            estimator = SmoothingBasisRegressor(
+                cosine_weight=estimator.cosine_weights[0], **{
+                    k: v for k, v in estimator.get_params().items()
+                    if k in SmoothingBasisRegressor().get_params()
+                })
+            self_tuning = False
+        n_candidates = (
+            _n_candidates(estimator, X_train.shape[1], answers.shape[1]) if self_tuning
+            else int(np.prod([len(v) for v in grid.values()])) if grid else 1
+        )
         if progress:
-            folds = f"x {cv} folds" if can_tune and grid else "(no tuning)"
+            folds = (f"x {cv} folds" if can_tune and (grid or self_tuning)
+                     else "(no tuning)")
             progress(f"[{step}/{len(spaces)}] {method}: {n_candidates} candidates "
                      f"{folds} ...")
         start = time.perf_counter()
-        if can_tune and grid:
+        if self_tuning:
+            model = clone(estimator).set_params(
+                cv=ClusterStratifiedKFold(cv, shuffle=True, random_state=random_state)
+            ).fit(X_train, Y_train, groups=groups_train)
+            params = _searched_params(model)
+            fit_seconds = time.perf_counter() - start - model.search_seconds_
+        elif can_tune and grid:
             model, params, fit_seconds = tune(
                 estimator, grid, X_train, Y_train, groups_train, cv=cv,
                 random_state=random_state,
@@ -256,3 +284,17 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
             progress(f"      done in {tune_seconds:.1f}s: "
                      f"Recall@1 {rows[-1]['recall_at_1']:.3f}")
     return rows
+
+
+def _n_candidates(model, n_features, n_targets):
+    """Number of candidates a SmoothingBasisRegressorCV will score."""
+    return len(ParameterGrid(model._grid(n_features, n_targets)))
+
+
+def _searched_params(model):
+    """The chosen value of each parameter a fitted SmoothingBasisRegressorCV had
+    more than one candidate for."""
+    return {
+        name: value for name, value in model.best_params_.items()
+        if len({repr(v) for v in model.cv_results_[f"param_{name}"]}) > 1
+    }
