@@ -617,7 +617,7 @@ def build_parser():
                      help="softmax temperature of the routing (default: chosen "
                           f"by --cv, else {defaults['routing_temperature']})")
     fit.add_argument("--cv", type=_bounded(int, 2), default=None,
-                     help="choose alpha, the prior and the routing (those not "
+                     help="choose alpha and the routing temperature (those not "
                           "given) by SmoothingBasisRegressorCV with this many "
                           "cluster-stratified folds; the model refitted at the "
                           "chosen values is saved")

@@ -29,6 +29,7 @@ _SEARCHED = {
     "routing_temperature": "routing_temperatures",
 }
 _PRIORS = ("identity", "shared", "contrastive")
+_CANDIDATE_PRIORS = (*_PRIORS, "auto")
 # The constructor parameters of SmoothingBasisRegressor that the search keeps fixed.
 _FIXED = (
     "n_basis", "lr", "solver", "init", "max_iter", "tol", "reorth_interval",
@@ -92,10 +93,15 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
     alphas : array-like of float, default=(0.1, 0.3, 1.0, 3.0)
         Candidates of ``alpha``, the pull of each cluster's map toward the prior
         (non-negative).
-    priors : "auto" or list, default="auto"
+    priors : "all" or list, default="all"
         Candidates of ``prior``, each ``"identity"``, ``"shared"``,
-        ``"contrastive"`` or None. ``"auto"`` is the three named priors, without
-        ``"identity"`` when ``n_features != n_targets``.
+        ``"contrastive"``, ``"auto"`` (chosen inside each fit by its own criterion)
+        or None (no prior). ``"all"`` is ``["identity", "shared", "contrastive"]``,
+        without ``"identity"`` when ``n_features != n_targets``. Cross-validation
+        is biased against the contrastive prior (each fold's clusters have one
+        question fewer than the final fit, which costs it more than the others;
+        see the user guide), so where that matters search ``["auto"]`` or one
+        prior.
     cosine_weights : array-like of float, default=(0.5,)
         Candidates of ``cosine_weight``, each in [0, 1].
     routing_temperatures : array-like of float, default=(0.03, 0.1)
@@ -141,7 +147,8 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         The chosen ``alpha``.
     prior_choice_ : str or None
         The chosen prior (``"identity"``, ``"shared"``, ``"contrastive"``, or None
-        for no prior).
+        for no prior; a chosen ``"auto"`` resolved by the refit, whose
+        ``prior_scores_`` are also this estimator's).
     cosine_weight_ : float
         The chosen ``cosine_weight``.
     routing_temperature_ : float
@@ -204,7 +211,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
 
     _parameter_constraints = {
         "alphas": ["array-like"],
-        "priors": [StrOptions({"auto"}), list, tuple],
+        "priors": [StrOptions({"all"}), list, tuple],
         "cosine_weights": ["array-like"],
         "routing_temperatures": ["array-like"],
         "routing_shrinkages": [list, tuple],
@@ -225,7 +232,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self,
         alphas=(0.1, 0.3, 1.0, 3.0),
         *,
-        priors="auto",
+        priors="all",
         cosine_weights=(0.5,),
         routing_temperatures=(0.03, 0.1),
         routing_shrinkages=(1.0, "auto"),
@@ -273,18 +280,19 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
     def _grid(self, n_features, n_targets):
         """The candidates of each searched parameter, by grid name (checked)."""
         square = n_features == n_targets
-        if isinstance(self.priors, str):  # "auto"
+        if isinstance(self.priors, str):  # "all"
             priors = list(_PRIORS if square else _PRIORS[1:])
         else:
             priors = _check_candidates(
-                "priors", self.priors, lambda v: v is None or v in _PRIORS,
-                "'identity', 'shared', 'contrastive' or None",
+                "priors", self.priors,
+                lambda v: v is None or (isinstance(v, str) and v in _CANDIDATE_PRIORS),
+                "'identity', 'shared', 'contrastive', 'auto' or None",
             )
             if "identity" in priors and not square:
                 raise ValueError(
                     "priors has 'identity', which needs as many features as targets "
                     f"(one embedding space); got n_features={n_features} and "
-                    f"n_targets={n_targets}. Leave it out, or use priors='auto'."
+                    f"n_targets={n_targets}. Leave it out, or use priors='all'."
                 )
         grid = {
             "alpha": _check_candidates(

@@ -146,16 +146,17 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
                            efficient_cv=False)
     assert ("zero_shot_cosine" in spaces) == (n_targets == 8)
     ours, grid = spaces["smoothing_basis"]
-    # The prior is searched (the identity only between equal spaces); its strength
-    # is chosen inside fit.
-    assert grid["prior"] == ["identity", "shared", "contrastive"][n_targets != 8:]
-    assert ours.prior_alpha == "auto" and "prior_alpha" not in grid
+    # The default prior; its strength is chosen inside fit.
+    assert ours.prior == "contrastive" and ours.prior_alpha == "auto"
+    assert "prior" not in grid and "prior_alpha" not in grid
     # the efficient search has the same candidates
     searching, no_grid = search_spaces(
         8, n_targets, max_iter=2, cosine_weight=[0.0, 0.5]
     )["smoothing_basis"]
     assert no_grid == {}
-    assert searching._grid(8, n_targets) == dict(sorted(grid.items()))
+    assert searching._grid(8, n_targets) == {
+        **grid, "prior": [ours.prior], "routing_shrinkage": [ours.routing_shrinkage]
+    }
     for estimator, grid in spaces.values():
         for params in ParameterGrid(grid) if grid else [{}]:
             model = clone(estimator).set_params(**params)
@@ -389,10 +390,10 @@ def test_fit_cv_on_the_demo_reports_non_convergence_once(tmp_path, capsys):
     assert [str(w.message) for w in caught] == []
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    # The search's 2 folds x 3 priors (one alpha) in one warning, and the refit,
+    # The search's 2 folds (one alpha, one prior) in one warning, and the refit,
     # each stopped at --iterations 2.
     assert notes == [
-        "note: 1 fit stopped early: 6 of the 6 solver runs of "
+        "note: 1 fit stopped early: 2 of the 2 solver runs of "
         "SmoothingBasisRegressorCV's search stopped at max_iter=2 before the "
         "objective decreased by less than tol=1e-05 (relative). Increase max_iter, "
         "or raise tol. (--iterations sets max_iter)",

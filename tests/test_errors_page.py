@@ -27,6 +27,7 @@ from sklearn_smoothbasis import (
     NoGroupsWarning,
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
+    SmoothingBasisRegressorCV,
 )
 from sklearn_smoothbasis.__main__ import main
 from sklearn_smoothbasis.datasets import (
@@ -141,6 +142,7 @@ PREDICT = "predict, score and retrieve (every estimator)"
 METRICS = "retrieval metrics (sklearn_smoothbasis.metrics)"
 LOADERS = "loaders (sklearn_smoothbasis.datasets)"
 CLI = "the smoothbasis command"
+CV = "SmoothingBasisRegressorCV.fit (its candidates)"
 
 CASES = [
     # -- fit ---------------------------------------------------------------------
@@ -494,6 +496,51 @@ CASES = [
         lambda tmp: _command("fit", "--out", tmp / "no" / "m.pkl"),
         "does not exist",
         exits=1,
+    ),
+    # -- the CV estimator's grids --------------------------------------------------
+    Case(
+        CV,
+        "no candidate (alphas=[])",
+        lambda tmp: SmoothingBasisRegressorCV(alphas=[]).fit(X, Y, GROUPS),
+        "alphas is empty; give at least one candidate",
+        raises=ValueError,
+    ),
+    Case(
+        CV,
+        "a negative alpha",
+        lambda tmp: SmoothingBasisRegressorCV(alphas=[1.0, -1.0]).fit(X, Y, GROUPS),
+        "alphas must hold finite non-negative numbers; got -1.0",
+        raises=ValueError,
+    ),
+    Case(
+        CV,
+        "a routing temperature <= 0",
+        lambda tmp: SmoothingBasisRegressorCV(routing_temperatures=[0.0]).fit(
+            X, Y, GROUPS
+        ),
+        "routing_temperatures must hold finite positive numbers; got 0.0",
+        raises=ValueError,
+    ),
+    Case(
+        CV,
+        "a prior it does not know",
+        lambda tmp: SmoothingBasisRegressorCV(priors=["ridge"]).fit(X, Y, GROUPS),
+        "priors must hold 'identity', 'shared', 'contrastive', 'auto' or None",
+        raises=ValueError,
+    ),
+    Case(
+        CV,
+        "a candidate twice",
+        lambda tmp: SmoothingBasisRegressorCV(alphas=[1, 1.0]).fit(X, Y, GROUPS),
+        "alphas has 1.0 more than once",
+        raises=ValueError,
+    ),
+    Case(
+        CV,
+        "more folds than rows to hold out",
+        lambda tmp: SmoothingBasisRegressorCV(cv=13).fit(X, Y, GROUPS),
+        "cannot make cv=13 folds",
+        raises=ValueError,
     ),
 ]
 

@@ -181,7 +181,7 @@ def test_fold_fits_that_stop_at_max_iter_warn_once():
         ({"routing_shrinkages": ["ledoit"]}, "got 'ledoit'"),
         ({"cosine_weights": [1.5]}, "cosine_weights must hold numbers in [0, 1]"),
         ({"priors": ["ridge"]}, "priors must hold 'identity', 'shared', "
-                                "'contrastive' or None; got 'ridge'"),
+                                "'contrastive', 'auto' or None; got 'ridge'"),
         ({"priors": []}, "priors is empty"),
         ({"alphas": [1.0, 1.0]}, "alphas has 1.0 more than once"),
         ({"cv": 7}, "cannot make cv=7 folds"),

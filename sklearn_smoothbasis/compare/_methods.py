@@ -26,7 +26,7 @@ METHOD_NAMES = {
 }
 
 
-# The smoothing basis's candidates: SmoothingBasisRegressorCV's defaults.
+# The smoothing basis's candidates; its prior and routing shrinkage are its defaults.
 _SMOOTHING_BASIS_ALPHAS = [0.1, 0.3, 1.0, 3.0]
 _SMOOTHING_BASIS_TEMPERATURES = [0.03, 0.1]
 _ROUTING_SHRINKAGES = [1.0, "auto"]
@@ -69,13 +69,15 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
     and every baseline that routes also chooses between plain cosine routing and
     routing whitened by the within-cluster covariance (``routing_shrinkage`` 1.0 or
     ``"auto"``): 32 candidates for the independent maps, 16 for the multi-head
-    router, 7 for the shared map. The smoothing basis gets 48: ``alpha`` (4),
-    ``prior`` (the identity when ``n_features == n_targets``, the shared ridge map
-    and its contrastive refinement), ``routing_temperature`` (2) and
-    ``routing_shrinkage`` (2), times the number of cosine weights when those are
-    tuned; the prior's strength is chosen inside ``fit``. Its efficient search
-    fits one prior per fold and prior and one solver run per alpha, and scores the
-    four routing settings from each (see the user guide).
+    router, 7 for the shared map. The smoothing basis gets 8, ``alpha`` and
+    ``routing_temperature`` (times the number of cosine weights when those are
+    tuned); its prior, the prior's strength and its routing's shrinkage are chosen
+    inside ``fit`` (:ref:`bench-model-selection`: cross-validation is biased
+    between priors and cannot tell close shrinkages apart).
+    The smoothing basis is tuned by
+    :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` over that grid: one
+    prior per fold, one solver run per alpha along a warm-started path, both
+    temperatures scored from each; ``efficient_cv=False`` gives the plain grid.
 
     Examples
     --------
@@ -88,10 +90,10 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
     ('SmoothingBasisRegressorCV', {})
     >>> estimator, grid = search_spaces(384, 384, efficient_cv=False)["smoothing_basis"]
     >>> sorted(grid)
-    ['alpha', 'prior', 'routing_shrinkage', 'routing_temperature']
+    ['alpha', 'routing_temperature']
     >>> sorted(search_spaces(384, 384, cosine_weight=[0.0, 0.5],
     ...                      efficient_cv=False)["smoothing_basis"][1])
-    ['alpha', 'cosine_weight', 'prior', 'routing_shrinkage', 'routing_temperature']
+    ['alpha', 'cosine_weight', 'routing_temperature']
     """
     tuned_weights = isinstance(cosine_weight, Sequence)
     temperatures = [0.01, 0.02, 0.05, 0.1]
@@ -114,15 +116,15 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
          "routing_shrinkage": routing_shrinkages},
     )
     weights = list(cosine_weight) if tuned_weights else [cosine_weight]
-    priors = (["identity"] if n_features == n_targets else []) + [
-        "shared", "contrastive"]
     fixed = {"n_basis": n_basis, "max_iter": max_iter, "random_state": random_state}
     if efficient_cv:
+        default = SmoothingBasisRegressor()
         spaces["smoothing_basis"] = (
             SmoothingBasisRegressorCV(
-                alphas=_SMOOTHING_BASIS_ALPHAS, priors=priors, cosine_weights=weights,
+                alphas=_SMOOTHING_BASIS_ALPHAS, priors=[default.prior],
+                cosine_weights=weights,
                 routing_temperatures=_SMOOTHING_BASIS_TEMPERATURES,
-                routing_shrinkages=_ROUTING_SHRINKAGES, **fixed,
+                routing_shrinkages=[default.routing_shrinkage], **fixed,
             ),
             {},
         )
@@ -131,8 +133,6 @@ def search_spaces(n_features, n_targets, *, n_basis="auto", max_iter=20,
             SmoothingBasisRegressor(cosine_weight=weights[0], **fixed),
             {
                 "alpha": _SMOOTHING_BASIS_ALPHAS,
-                "prior": priors,
-                "routing_shrinkage": _ROUTING_SHRINKAGES,
                 "routing_temperature": _SMOOTHING_BASIS_TEMPERATURES,
                 **({"cosine_weight": weights} if tuned_weights else {}),
             },
