@@ -147,7 +147,7 @@ def test_search_spaces_offer_only_valid_candidates(n_targets):
     assert ("zero_shot_cosine" in spaces) == (n_targets == 8)
     ours, grid = spaces["smoothing_basis"]
     # The default prior; its strength is chosen inside fit.
-    assert ours.prior == "contrastive" and ours.prior_alpha == "auto"
+    assert ours.prior == "auto" and ours.prior_alpha == "auto"
     assert "prior" not in grid and "prior_alpha" not in grid
     # the efficient search has the same candidates
     searching, no_grid = search_spaces(
