@@ -206,7 +206,7 @@ def ridge_prior(X, Y, starts, alpha="auto"):
 
 def contrastive_map(X, Y, anchor, *, temperature=_CONTRASTIVE_TEMPERATURE,
                     penalty=_CONTRASTIVE_PENALTY, max_iter=_CONTRASTIVE_MAX_ITER,
-                    init=None):
+                    init=None, target_ids=None):
     r"""Refine a map so each row's prediction is nearer its own target than the others.
 
     Minimises, from :math:`W = P` (``anchor``),
@@ -235,6 +235,11 @@ def contrastive_map(X, Y, anchor, *, temperature=_CONTRASTIVE_TEMPERATURE,
     init : ndarray of shape (n_features, n_targets), default=None
         Starting point of L-BFGS; ``anchor`` when None. A start near the solution
         (the map fitted on nearly the same rows) saves iterations.
+    target_ids : ndarray of int of shape (n_samples,), default=None
+        When the caller has them: the index of each row's target among the
+        distinct rows of a larger set in lexicographic order (the inverse of
+        ``np.unique(Y_all, axis=0)`` for rows of ``Y_all``), which spares finding
+        the distinct rows of ``Y`` again; the result is the same.
 
     Returns
     -------
@@ -260,7 +265,13 @@ def contrastive_map(X, Y, anchor, *, temperature=_CONTRASTIVE_TEMPERATURE,
     :math:`u \le 2 \cdot 10^4` candidates.
     """
     directed = np.flatnonzero(np.einsum("ij,ij->i", Y, Y) > 0)
-    distinct = _distinct_rows(Y[directed])
+    if target_ids is None:
+        distinct, directed_ids = _distinct_rows(Y[directed]), None
+    else:  # the distinct rows, in the same order, from the integer ids
+        _, first, directed_ids = np.unique(
+            target_ids[directed], return_index=True, return_inverse=True
+        )
+        distinct = Y[directed[first]]
     if len(distinct) == directed.size:  # no two rows share a target
         return anchor, 0, True
     positions = _evenly_spaced(np.arange(directed.size), _MAX_CONTRASTIVE_ROWS)
@@ -269,7 +280,10 @@ def contrastive_map(X, Y, anchor, *, temperature=_CONTRASTIVE_TEMPERATURE,
     if len(targets) < 2:
         return anchor, 0, True
     X_rows = X[rows]
-    target_index = target_indices(Y[rows], targets)
+    if directed_ids is not None and targets is distinct:
+        target_index = directed_ids.ravel()[positions]
+    else:
+        target_index = target_indices(Y[rows], targets)
     unit_targets = unit_rows(targets).astype(X.dtype)
     loss = ContrastiveLoss(temperature)
     weight = penalty * float(np.einsum("ij,ij->", X, X, dtype=np.float64)) / X.shape[0]
@@ -409,7 +423,11 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     square = X.shape[1] == Y.shape[1]
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
     ridge, alpha = ridge_prior(X, Y, starts, alpha)
-    contrastive, n_iter, converged = contrastive_map(X, Y, ridge)
+    # Each row's target among the distinct ones, found once for all the refits.
+    target_ids = np.unique(Y, axis=0, return_inverse=True)[1].ravel()
+    contrastive, n_iter, converged = contrastive_map(
+        X, Y, ridge, target_ids=target_ids
+    )
     maps = {"identity": center, "shared": ridge, "contrastive": contrastive}
     candidates = [name for name in PRIOR_CANDIDATES if maps[name] is not None]
     if n_iter == 0:  # no two rows share a target: the contrastive map is the ridge map
@@ -441,6 +459,7 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
                 fold_maps = _fold_maps(
                     X[kept],
                     Y[kept],
+                    target_ids[kept],
                     alpha,
                     center,
                     ridge,
@@ -532,16 +551,19 @@ def simplest_within_one_standard_error(row_scores):
     return choice, standard_errors
 
 
-def _fold_maps(X, Y, alpha, center, ridge, contrastive):
+def _fold_maps(X, Y, target_ids, alpha, center, ridge, contrastive):
     """The candidates refitted on the rows of a fold: the identity (``center``), the
     ridge map of strength ``alpha`` and, unless ``contrastive`` is None, its
     contrastive refinement, started from ``contrastive`` (the map of all rows) moved
-    as the fold's ridge map moved from ``ridge``."""
+    as the fold's ridge map moved from ``ridge``; ``target_ids``: the rows' targets
+    among the distinct targets of all rows (:func:`contrastive_map`)."""
     maps = {
         "identity": center,
         "shared": linear_map(X, Y, "ridge", alpha, center=center),
     }
     if contrastive is not None:
         start = contrastive + (maps["shared"] - ridge)
-        maps["contrastive"] = contrastive_map(X, Y, maps["shared"], init=start)[0]
+        maps["contrastive"] = contrastive_map(
+            X, Y, maps["shared"], init=start, target_ids=target_ids
+        )[0]
     return maps
