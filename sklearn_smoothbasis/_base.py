@@ -18,6 +18,7 @@ from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._declining import apply_min_similarity, check_min_similarity
 from ._growing import (
     answer_neighbour_weights,
     answer_preimage,
@@ -607,7 +608,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         (besides the output): the prediction, by default."""
         return self.n_targets_
 
-    def retrieve(self, X, answers, *, k=1, groups=None):
+    def retrieve(self, X, answers, *, k=1, groups=None, min_similarity=None):
         """Indices of the ``k`` answers nearest each row's prediction, and the cosines.
 
         Each row of ``X`` is predicted as by :meth:`predict` (routed when its
@@ -630,6 +631,14 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         one copy of ``answers`` scaled to unit norm is kept for the whole call.
         Similarities are computed in the dtype of ``X`` (float32 stays float32).
 
+        **Declining.** The confidence of a query is its largest similarity
+        :math:`s_{(1)}` (``result.confidence``). With ``min_similarity`` :math:`t`,
+        answers with :math:`s_j < t` get the index ``-1`` and a query with
+        :math:`s_{(1)} < t` is declined (``result.declined``): it has no answer good
+        enough. The ranking of the kept answers is unchanged, and the similarities
+        are returned for kept and dropped answers alike. Choose :math:`t` with
+        :func:`~sklearn_smoothbasis.model_selection.calibrate_min_similarity`.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -641,6 +650,9 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         groups : array-like of shape (n_samples,), default=None
             Cluster label of each row, as in :meth:`predict`; ``None`` routes
             every row.
+        min_similarity : float, default=None
+            The least cosine similarity of an answer returned, in [-1, 1];
+            ``None`` returns the ``k`` best answers whatever their similarity.
 
         Returns
         -------
@@ -648,9 +660,10 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             A named tuple ``(indices, similarities)``: ``indices`` of shape
             ``(n_samples, k)`` (rows of ``answers``, best first) and
             ``similarities`` of shape ``(n_samples, k)``, non-increasing along each
-            row. The metrics of :mod:`sklearn_smoothbasis.metrics` accept it in
+            row, with ``-1`` in ``indices`` for answers below ``min_similarity``.
+            The metrics of :mod:`sklearn_smoothbasis.metrics` accept it in
             place of predictions, with the index of each row's own answer as the
-            truth.
+            truth (a declined row is a miss).
 
         Examples
         --------
@@ -664,6 +677,12 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         [[1, 0], [0, 1], [1, 0]]
         >>> recall_at_k([1, 0, 1], model.retrieve(X, answers))
         1.0
+        >>> result = model.retrieve([[1.0, 1.0], [0.0, 2.0]], answers,
+        ...                         min_similarity=0.9)
+        >>> result.indices.tolist(), result.declined.tolist()
+        ([[-1], [0]], [True, False])
+        >>> result.confidence.round(3).tolist()
+        [0.707, 1.0]
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
@@ -676,6 +695,7 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                 f"{self.n_targets_} targets; answers must be embeddings in the model's "
                 "target space."
             )
+        min_similarity = check_min_similarity(min_similarity)
         n_answers = answers.shape[0]
         if (
             not isinstance(k, Integral)
@@ -705,6 +725,8 @@ class _BaseClusterRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
                 X[rows], None if groups is None else groups[rows]
             )
             indices[rows], similarities[rows] = top_k_cosine(Y_pred, answers_unit, k)
+        if min_similarity is not None:
+            indices = apply_min_similarity(indices, similarities, min_similarity)
         return RetrievalResult(indices, similarities)
 
     @abstractmethod

@@ -33,13 +33,28 @@ class RetrievalResult(NamedTuple):
     Attributes
     ----------
     indices : ndarray of shape (n_queries, k), dtype=intp
-        Row indices into the answers.
+        Row indices into the answers; ``-1`` where the answer's similarity is below
+        the ``min_similarity`` of ``retrieve`` (the kept answers are a prefix of
+        each row, in ranking order).
     similarities : ndarray of shape (n_queries, k)
-        Their cosine similarities to each query, non-increasing along each row.
+        Cosine similarities to each query of the ``k`` best answers, kept or not,
+        non-increasing along each row.
     """
 
     indices: np.ndarray
     similarities: np.ndarray
+
+    @property
+    def confidence(self):
+        """ndarray of shape (n_queries,): each query's confidence, the largest
+        cosine similarity between its prediction and the answers."""
+        return self.similarities[:, 0]
+
+    @property
+    def declined(self):
+        """ndarray of bool of shape (n_queries,): whether the query was declined,
+        no answer reaching the ``min_similarity`` of ``retrieve``."""
+        return self.indices[:, 0] < 0
 
 
 def top_k_cosine(queries, answers_unit, k):

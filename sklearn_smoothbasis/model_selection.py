@@ -1,12 +1,18 @@
-"""Cross-validation splitters for clustered question/answer data."""
+"""Cross-validation for clustered question/answer data: the splitter, and the
+calibration of the threshold below which a query is declined."""
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils import check_random_state, indexable
+from sklearn.utils import Bunch, check_array, check_random_state, indexable
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
-__all__ = ["ClusterStratifiedKFold"]
+from ._declining import threshold_keeping, threshold_separating
+
+__all__ = ["ClusterStratifiedKFold", "calibrate_min_similarity"]
 
 
 class ClusterStratifiedKFold(BaseCrossValidator):
@@ -146,3 +152,148 @@ class ClusterStratifiedKFold(BaseCrossValidator):
         3
         """
         return self.n_splits
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "retrieve"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "groups": ["array-like"],
+        "answers": ["array-like"],
+        "X_oos": ["array-like", None],
+        "decline_rate": [Interval(Real, 0, 1, closed="neither"), None],
+        "cv": [Interval(Integral, 2, None, closed="left"), HasMethods(["split"])],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=False,
+)
+def calibrate_min_similarity(estimator, X, y, *, groups, answers, X_oos=None,
+                             decline_rate=None, cv=5, random_state=None):
+    """Choose the ``min_similarity`` of ``retrieve`` by cluster-stratified CV.
+
+    The confidence of a query is the largest cosine similarity between its
+    prediction and the answers (see ``retrieve``). In each fold, a clone of
+    ``estimator`` is fitted on the other folds' questions and scores the held-out
+    ones, routed (their cluster is not given), as new questions will be; every
+    training question is scored once, by a model that did not see it. Then:
+
+    - **without out-of-scope examples** (``X_oos=None``), the threshold is the
+      similarity below which a fraction ``decline_rate`` of those held-out
+      in-scope questions fall: the model declines about that fraction of new
+      in-scope questions, and as many out-of-scope ones as the score separates;
+    - **with out-of-scope examples**, each fold's model also scores every row of
+      ``X_oos``, and the threshold maximises the fraction of in-scope questions
+      kept plus the fraction of out-of-scope ones declined (Youden's :math:`J`).
+
+    The fold models see fewer questions per cluster than a model fitted on all of
+    ``X``, so their held-out scores are a little lower: applied to that model, the
+    threshold declines somewhat fewer in-scope questions than ``decline_rate``
+    (see the user guide for the measured gap). Cost: ``n_splits`` fits of
+    ``estimator`` and their retrieval.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An estimator of this package (fitted or not; it is cloned), with the
+        parameters it will be used with.
+    X : array-like of shape (n_samples, n_features)
+        Training questions.
+    y : array-like of shape (n_samples, n_targets)
+        Their answers' embeddings.
+    groups : array-like of shape (n_samples,)
+        Cluster of each question.
+    answers : array-like of shape (n_answers, n_targets)
+        The answers ``retrieve`` ranks.
+    X_oos : array-like of shape (n_oos, n_features), default=None
+        Out-of-scope queries (no answer is right), if there are any.
+    decline_rate : float, default=None
+        Without ``X_oos``: the fraction of in-scope questions to decline, in
+        (0, 1); ``None`` means 0.05. Not used with ``X_oos`` (an error if given).
+    cv : int or cross-validation splitter, default=5
+        Number of folds of :class:`ClusterStratifiedKFold` (shuffled with
+        ``random_state``), or a splitter whose ``split(X, y, groups)`` is used.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the folds' shuffle (an int ``cv`` only).
+
+    Returns
+    -------
+    result : Bunch
+        ``min_similarity`` (the threshold, a float in [-1, 1]), ``in_scope_scores``
+        (the held-out confidences of the training questions, in the order of
+        ``X``; NaN for the questions of single-question clusters, which are never
+        held out), ``oos_scores`` (shape ``(n_splits, n_oos)``, or None),
+        ``in_scope_declined`` and ``oos_declined`` (the fractions of those scores
+        below the threshold; ``oos_declined`` is None without ``X_oos``).
+
+    Examples
+    --------
+    >>> from sklearn_smoothbasis import MultiHeadRegressor
+    >>> from sklearn_smoothbasis.datasets import load_faq_demo
+    >>> from sklearn_smoothbasis.model_selection import calibrate_min_similarity
+    >>> data = load_faq_demo()
+    >>> calibration = calibrate_min_similarity(
+    ...     MultiHeadRegressor(), data.X,
+    ...     data.answers[data.groups], groups=data.groups, answers=data.answers,
+    ...     decline_rate=0.1, cv=3, random_state=0)
+    >>> round(calibration.in_scope_declined, 2)
+    0.1
+    >>> model = MultiHeadRegressor().fit(
+    ...     data.X, data.answers[data.groups], groups=data.groups)
+    >>> result = model.retrieve(data.X[:5], data.answers,
+    ...                         min_similarity=calibration.min_similarity)
+    >>> result.declined.shape
+    (5,)
+    """
+    if X_oos is not None and decline_rate is not None:
+        raise ValueError(
+            "decline_rate is for calibration without out-of-scope examples; with "
+            "X_oos the threshold is the one that best separates them from the "
+            "in-scope questions. Pass one of the two."
+        )
+    X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+    y = check_array(y, dtype=[np.float64, np.float32], input_name="y",
+                    ensure_2d=False)
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or len(groups) != len(X) or len(y) != len(X):
+        raise ValueError(
+            f"X, y and groups must have one row per question; got {len(X)} rows of "
+            f"X, {len(y)} of y and groups of shape {groups.shape}."
+        )
+    if X_oos is not None:
+        X_oos = check_array(X_oos, dtype=[np.float64, np.float32], input_name="X_oos")
+        if X_oos.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_oos has {X_oos.shape[1]} columns but X has {X.shape[1]}; "
+                "out-of-scope queries must be embedded as the questions are."
+            )
+    if isinstance(cv, Integral):
+        cv = ClusterStratifiedKFold(cv, shuffle=True, random_state=random_state)
+    in_scope = np.full(len(X), np.nan)
+    oos = []
+    for train, test in cv.split(X, y, groups):
+        model = clone(estimator).fit(X[train], y[train], groups=groups[train])
+        in_scope[test] = model.retrieve(X[test], answers).confidence
+        if X_oos is not None:
+            oos.append(model.retrieve(X_oos, answers).confidence)
+    scored = in_scope[~np.isnan(in_scope)]
+    if scored.size == 0:
+        raise ValueError(
+            "No training question was held out by the folds (every cluster has a "
+            "single question), so there is nothing to calibrate on."
+        )
+    if X_oos is None:
+        rate = 0.05 if decline_rate is None else decline_rate
+        threshold = threshold_keeping(scored, rate)
+        oos_scores, oos_declined = None, None
+    else:
+        oos_scores = np.vstack(oos)
+        threshold = threshold_separating(scored, oos_scores.ravel())
+        oos_declined = float(np.mean(oos_scores < threshold))
+    return Bunch(
+        min_similarity=threshold,
+        in_scope_scores=in_scope,
+        oos_scores=oos_scores,
+        in_scope_declined=float(np.mean(scored < threshold)),
+        oos_declined=oos_declined,
+    )

@@ -14,6 +14,10 @@
 3. The refitted best model predicts the held-out questions *routed* (their cluster is
    not given) and is scored by Recall@1, MRR and mean cosine against all answers
    (:func:`compare_retrieval`).
+4. Optionally, declining (:func:`score_declining`): the threshold below which a query
+   is declined is chosen on the training questions alone by cluster-stratified CV
+   (and, where out-of-scope validation queries are given, from them too), and the
+   held-out questions and out-of-scope test queries are scored with it.
 
 Which methods and grids are compared is :func:`search_spaces`' business; how the
 results are shown, :func:`format_table` and :func:`plot_table`'s.
@@ -25,10 +29,12 @@ from numbers import Integral
 import numpy as np
 import sklearn
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, ParameterGrid
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
+from .._declining import threshold_keeping, threshold_separating
 from .._smoothing_basis import SmoothingBasisRegressor
 from .._smoothing_basis_cv import SmoothingBasisRegressorCV
 from ..metrics import (
@@ -37,7 +43,7 @@ from ..metrics import (
     recall_at_1_scorer,
     recall_at_k,
 )
-from ..model_selection import ClusterStratifiedKFold
+from ..model_selection import ClusterStratifiedKFold, calibrate_min_similarity
 
 _SPLIT_CONSTRAINTS = {
     "n_train": [Interval(Integral, 1, None, closed="left")],
@@ -193,7 +199,8 @@ def tune(estimator, param_grid, X, Y, groups, *, cv=3, random_state=0):
 
 
 def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, spaces,
-                      cv=3, random_state=0, progress=None):
+                      cv=3, random_state=0, progress=None, decline_rate=None,
+                      X_oos=None, X_oos_val=None):
     """Tune each method on the training rows and score its routed held-out predictions.
 
     Parameters
@@ -222,6 +229,14 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         Seed of the folds.
     progress : callable, default=None
         Called with a line of text before and after each method.
+    decline_rate : float, default=None
+        Score declining (:func:`score_declining`) with the threshold that declines
+        this fraction of held-out training questions in cross-validation. ``None``
+        scores no declining, unless ``X_oos`` is given (then 0.05).
+    X_oos : ndarray of shape (n_oos, d), default=None
+        Out-of-scope test queries: no answer is right for them.
+    X_oos_val : ndarray of shape (n_oos_val, d), default=None
+        Out-of-scope validation queries, for a second threshold chosen with them.
 
     Returns
     -------
@@ -230,7 +245,8 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         ``spaces``), ``params`` (the chosen value of each parameter that had more
         than one candidate), ``recall_at_1``, ``mrr``,
         ``mean_cosine``, ``fit_seconds`` (refit on all training rows) and
-        ``tune_seconds`` (the whole search).
+        ``tune_seconds`` (the whole search); with declining, also ``declining``,
+        the dict of :func:`score_declining`.
     """
     answers = np.asarray(answers)
     Y_train, Y_test = answers[groups_train], answers[groups_test]
@@ -283,6 +299,13 @@ def compare_retrieval(X_train, groups_train, X_test, groups_test, answers, *, sp
         if progress:
             progress(f"      done in {tune_seconds:.1f}s: "
                      f"Recall@1 {rows[-1]['recall_at_1']:.3f}")
+        if decline_rate is not None or X_oos is not None:
+            rows[-1]["declining"] = score_declining(
+                model, X_train, groups_train, X_test, groups_test, answers,
+                decline_rate=0.05 if decline_rate is None else decline_rate,
+                X_oos=X_oos, X_oos_val=X_oos_val, cv=cv if can_tune else None,
+                random_state=random_state,
+            )
     return rows
 
 
@@ -298,3 +321,92 @@ def _searched_params(model):
         name: value for name, value in model.best_params_.items()
         if len({repr(v) for v in model.cv_results_[f"param_{name}"]}) > 1
     }
+
+
+def score_declining(model, X_train, groups_train, X_test, groups_test, answers, *,
+                    decline_rate=0.05, X_oos=None, X_oos_val=None, cv=3,
+                    random_state=0):
+    """Declining by a fitted model: thresholds from training data, and their scores.
+
+    The confidence of a query is the largest cosine similarity between its routed
+    prediction and the answers; a query below the threshold is declined. The
+    threshold is chosen by
+    :func:`~sklearn_smoothbasis.model_selection.calibrate_min_similarity` on the
+    training questions alone (``decline_rate`` of them declined in
+    cluster-stratified CV with ``model``'s parameters) and, given ``X_oos_val``, a
+    second one from the held-out training questions and those out-of-scope
+    queries. Each is applied to ``model``.
+
+    Parameters
+    ----------
+    model : estimator
+        Fitted on ``X_train``.
+    X_train, groups_train : ndarray
+        Its training questions and their clusters (integers indexing ``answers``).
+    X_test, groups_test : ndarray
+        Held-out in-scope questions and their clusters.
+    answers : ndarray of shape (n_clusters, p)
+        The answers ranked.
+    decline_rate : float, default=0.05
+        Fraction of held-out training questions the first threshold declines.
+    X_oos : ndarray of shape (n_oos, d), default=None
+        Out-of-scope test queries.
+    X_oos_val : ndarray of shape (n_oos_val, d), default=None
+        Out-of-scope validation queries, for the second threshold.
+    cv : int or None, default=3
+        Folds of the calibration; ``None`` (no cluster has two training
+        questions) calibrates on the held-out questions' scores by the model
+        fitted on all training questions instead, which is optimistic, and says
+        so in ``note``.
+    random_state : int, default=0
+        Seed of the folds.
+
+    Returns
+    -------
+    result : dict
+        ``auroc`` (in-scope held-out vs out-of-scope test confidences, None without
+        ``X_oos``) and, for each threshold, keyed ``"train"`` and
+        ``"oos_val"``: a dict of ``min_similarity``, ``recall_at_1`` (held-out
+        questions: declined counts as a miss), ``in_scope_declined`` (fraction of
+        held-out questions declined) and ``oos_declined`` (fraction of ``X_oos``
+        declined, the out-of-scope recall; None without it); ``note``.
+    """
+    answer_index = np.asarray(groups_test)
+    scores_in = model.retrieve(X_test, answers).confidence
+    scores_oos = None if X_oos is None else model.retrieve(X_oos, answers).confidence
+    note = ""
+    thresholds = {}
+    Y_train = np.asarray(answers)[groups_train]
+    if cv is None:
+        note = ("no cluster has two training questions: thresholds chosen on the "
+                "held-out questions themselves (optimistic)")
+        thresholds["train"] = threshold_keeping(scores_in, decline_rate)
+        if X_oos_val is not None:
+            thresholds["oos_val"] = threshold_separating(
+                scores_in, model.retrieve(X_oos_val, answers).confidence)
+    else:
+        thresholds["train"] = calibrate_min_similarity(
+            model, X_train, Y_train, groups=groups_train, answers=answers,
+            decline_rate=decline_rate, cv=cv, random_state=random_state,
+        ).min_similarity
+        if X_oos_val is not None:
+            thresholds["oos_val"] = calibrate_min_similarity(
+                model, X_train, Y_train, groups=groups_train, answers=answers,
+                X_oos=X_oos_val, cv=cv, random_state=random_state,
+            ).min_similarity
+    result = {"auroc": None, "note": note}
+    if X_oos is not None:
+        labels = np.r_[np.ones(len(scores_in)), np.zeros(len(scores_oos))]
+        result["auroc"] = float(roc_auc_score(labels, np.r_[scores_in, scores_oos]))
+    for key, threshold in thresholds.items():
+        result[key] = {
+            "min_similarity": threshold,
+            "recall_at_1": recall_at_k(
+                answer_index,
+                model.retrieve(X_test, answers, min_similarity=threshold),
+            ),
+            "in_scope_declined": float(np.mean(scores_in < threshold)),
+            "oos_declined": None if X_oos is None
+            else float(np.mean(scores_oos < threshold)),
+        }
+    return result

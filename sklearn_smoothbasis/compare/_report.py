@@ -67,14 +67,61 @@ def format_table(rows, *, markdown=False):
          f"{r['fit_seconds']:.2f}"]
         for r in sorted(rows, key=lambda r: -r["recall_at_1"])
     ]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+    return _markdown(header, body) if markdown else _aligned(header, body, 2)
+
+
+def _aligned(header, body, n_left):
+    """Plain-text table: the first ``n_left`` columns left-aligned, the rest right."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}"
+    fmt = "  ".join(f"{{:<{w}}}" if i < n_left else f"{{:>{w}}}"
                     for i, w in enumerate(widths))
     return "\n".join([fmt.format(*header), fmt.format(*["-" * w for w in widths])]
                      + [fmt.format(*row) for row in body])
+
+
+def _markdown(header, body):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
+
+
+def format_declining_table(rows, *, markdown=False):
+    """Declining, per method and threshold: a text (or Markdown) table.
+
+    One line per method and threshold (``train``: chosen on the training questions
+    alone; ``oos val``: chosen with the out-of-scope validation queries), best
+    in-scope Recall@1 with declining first within each threshold. Columns: the
+    threshold (``min sim``), in-scope Recall@1 without and with declining, the
+    fraction of in-scope questions declined, the out-of-scope recall (fraction of
+    out-of-scope queries declined) and the AUROC of the confidence, in-scope
+    against out-of-scope ("-" where there are no out-of-scope queries).
+
+    Parameters
+    ----------
+    rows : list of dict
+        As returned by :func:`compare_retrieval` with declining (rows without a
+        ``declining`` entry are skipped).
+    markdown : bool, default=False
+        Markdown instead of aligned plain text.
+
+    Returns
+    -------
+    table : str
+    """
+    header = ["method", "threshold from", "min sim", "Recall@1", "Recall@1 declining",
+              "in-scope declined", "oos recall", "AUROC"]
+    body = []
+    for key, name in (("train", "training questions"), ("oos_val", "+ oos val")):
+        scored = [r for r in rows if key in r.get("declining", {})]
+        for r in sorted(scored, key=lambda r: -r["declining"][key]["recall_at_1"]):
+            d, t = r["declining"], r["declining"][key]
+            body.append([
+                _method_name(r["method"]), name, f"{t['min_similarity']:.3f}",
+                f"{r['recall_at_1']:.3f}", f"{t['recall_at_1']:.3f}",
+                f"{t['in_scope_declined']:.3f}",
+                "-" if t["oos_declined"] is None else f"{t['oos_declined']:.3f}",
+                "-" if d["auroc"] is None else f"{d['auroc']:.3f}",
+            ])
+    return _markdown(header, body) if markdown else _aligned(header, body, 2)
 
 
 def _axis_start(values):
