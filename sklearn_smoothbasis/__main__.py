@@ -3,9 +3,10 @@
 ``smoothbasis compare`` tunes SmoothingBasisRegressor and every baseline alike on the
 training questions of a dataset and prints their held-out retrieval quality;
 ``smoothbasis fit`` fits one model and saves it (with ``--out x.npz``, as a retrieval
-bundle: the model, the answers and the name of their encoder); ``smoothbasis ask``
-answers questions with a bundle, and ``smoothbasis add`` adds an entry known by its
-answer to a bundle without refitting.
+bundle: the model, the answers, the name of their encoder and optionally the
+similarity below which a question is declined); ``smoothbasis ask`` answers questions
+with a bundle, and ``smoothbasis add`` adds an entry known by its answer to a bundle
+without refitting.
 
 Every command reads its data the same way (``--data``, the bundled demo by default),
 checks its output files before it starts, reports progress on standard error
@@ -30,13 +31,19 @@ from sklearn.model_selection import ParameterGrid
 from . import __version__
 from ._files import atomic_write, atomic_write_path, check_writable
 from ._smoothing_basis import SmoothingBasisRegressor
-from .compare import compare_retrieval, format_table, search_spaces, split_dataset
+from .compare import (
+    compare_retrieval,
+    format_declining_table,
+    format_table,
+    search_spaces,
+    split_dataset,
+)
 from .compare._protocol import _searched_params
 from .compare._report import import_pyplot, plot_table
 from .datasets import embed_texts, load_clusters, load_encoder, load_faq_demo
 from .datasets._loaders import DEFAULT_ENCODER
 from .io import RetrievalBundle, load_bundle, save_bundle
-from .model_selection import ClusterStratifiedKFold
+from .model_selection import ClusterStratifiedKFold, calibrate_min_similarity
 
 DATA_FORMATS = """\
 data (--data; default: the bundled FAQ demo, 49 clusters):
@@ -51,18 +58,20 @@ data (--data; default: the bundled FAQ demo, 49 clusters):
   vectors. Clusters that share an answer are merged into one, with a warning."""
 
 
-def _bounded(kind, low, high=None, *, strict=False):
+def _bounded(kind, low, high=None, *, strict=False, strict_high=False):
     """An argparse type: a finite ``kind`` (int or float) ``>= low`` (``> low`` if
-    ``strict``) and ``<= high``."""
+    ``strict``) and ``<= high`` (``< high`` if ``strict_high``)."""
     if high is not None:
-        interval = f"in [{low}, {high}]"
+        interval = (f"in {'(' if strict else '['}{low}, {high}"
+                    f"{')' if strict_high else ']'}")
     else:
         interval = f"{'>' if strict else '>='} {low}"
     expected = f"{'an integer' if kind is int else 'a finite number'} {interval}"
 
     def in_range(value):
         above_low = value > low if strict else value >= low
-        return math.isfinite(value) and above_low and (high is None or value <= high)
+        below_high = high is None or (value < high if strict_high else value <= high)
+        return math.isfinite(value) and above_low and below_high
 
     def parse(text):
         try:
@@ -76,6 +85,10 @@ def _bounded(kind, low, high=None, *, strict=False):
         return value
 
     return parse
+
+
+# A fraction strictly between 0 and 1 (--decline-rate).
+_RATE = _bounded(float, 0, 1, strict=True, strict_high=True)
 
 
 # ---------------------------------------------------------------------------
@@ -180,9 +193,48 @@ def _cosine_weight(args):
     return weights[0] if len(weights) == 1 else weights
 
 
+def _read_oos(path, n_features, *, use):
+    """The out-of-scope queries of ``--oos``: ``X_oos`` of an .npz, split by its
+    optional ``split_oos`` (0 train, 1 validation, 2 test). ``use="compare"``
+    returns ``(test, validation or None)``: the test rows (all rows without
+    ``split_oos``); ``use="fit"`` returns the rows that are not test rows."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "X_oos" not in archive:
+                raise ValueError(f"no array X_oos in it (it has {sorted(archive)})")
+            X_oos = archive["X_oos"]
+            split = archive["split_oos"] if "split_oos" in archive else None
+    except (OSError, ValueError, EOFError) as exc:
+        raise SystemExit(f"error: cannot read --oos {path}: {exc}") from None
+    if X_oos.ndim != 2 or X_oos.dtype.kind != "f" or not np.isfinite(X_oos).all():
+        raise SystemExit(f"error: --oos {path}: X_oos must be a 2-D array of finite "
+                         f"floats; got {X_oos.dtype} of shape {X_oos.shape}")
+    if X_oos.shape[1] != n_features:
+        raise SystemExit(f"error: --oos {path}: X_oos has {X_oos.shape[1]} dimensions "
+                         f"but the questions have {n_features}")
+    if split is not None and split.shape != (len(X_oos),):
+        raise SystemExit(f"error: --oos {path}: split_oos must have one entry per "
+                         f"row of X_oos ({len(X_oos)}); got shape {split.shape}")
+    if use == "fit":
+        rows = X_oos if split is None else X_oos[split != 2]
+        if not len(rows):
+            raise SystemExit(f"error: --oos {path}: every row is a test row "
+                             "(split_oos 2); fit calibrates on the others")
+        return rows
+    if split is None:
+        return X_oos, None
+    test, val = X_oos[split == 2], X_oos[split == 1]
+    if not len(test):
+        raise SystemExit(f"error: --oos {path}: no test rows (split_oos 2)")
+    return test, (val if len(val) else None)
+
+
 def _compare(args):
     plot = _check_plot(args.plot)
     data, name = _load(args)
+    X_oos = X_oos_val = None
+    if args.oos is not None:
+        X_oos, X_oos_val = _read_oos(args.oos, data.X.shape[1], use="compare")
     _check_num_basis(args, len(data.answers))
     try:
         X_train, g_train, X_test, g_test = split_dataset(
@@ -200,12 +252,25 @@ def _compare(args):
         max_iter=args.iterations, cosine_weight=_cosine_weight(args),
         random_state=args.seed,
     )
+    if X_oos is not None:
+        val = "" if X_oos_val is None else f", {len(X_oos_val)} for validation"
+        print(f"{args.oos}: {len(X_oos)} out-of-scope test queries{val}")
     with _convergence_notes():
         rows = compare_retrieval(
             X_train, g_train, X_test, g_test, data.answers, spaces=spaces, cv=args.cv,
             random_state=args.seed, progress=_progress(args),
+            decline_rate=args.decline_rate, X_oos=X_oos, X_oos_val=X_oos_val,
         )
     print(format_table(rows))
+    if "declining" in rows[0]:
+        rate = 0.05 if args.decline_rate is None else args.decline_rate
+        val = ("; + oos val: from the out-of-scope validation queries"
+               if X_oos_val is not None else "")
+        print(f"\ndeclining (threshold from training questions: {rate:g} of them "
+              f"declined in CV{val})")
+        print(format_declining_table(rows))
+        for note in sorted({r["declining"]["note"] for r in rows} - {""}):
+            print(f"note: {note}", file=sys.stderr)
     if plot is not None:
         try:
             plot_table(rows, plot)
@@ -215,7 +280,7 @@ def _compare(args):
     return rows
 
 
-def _bundle_of(model, data, args):
+def _bundle_of(model, data, args, min_similarity=None):
     """The retrieval bundle of a model fitted on ``data``: cluster ``i``'s answer is
     row ``i`` of ``data.answers``, labelled by its cluster id, with its text."""
     texts = data.get("answer_texts")
@@ -225,6 +290,7 @@ def _bundle_of(model, data, args):
     return RetrievalBundle(
         model, data.answers, labels=labels if labels is not None else model.clusters_,
         texts=texts, encoder=args.encoder or _data_encoder(args),
+        min_similarity=min_similarity,
     )
 
 
@@ -267,8 +333,14 @@ def _fit(args):
     if isinstance(cosine_weight, list) and not args.cv:
         args.parser.error("argument --cosine-weight: several values are tuned over, "
                           "which needs --cv")
+    declining = args.decline_rate is not None or args.oos is not None
+    if (declining or args.min_similarity is not None) and out.suffix != ".npz":
+        args.parser.error("a threshold (--min-similarity, --decline-rate, --oos) is "
+                          "stored in a retrieval bundle: use --out x.npz")
     data, name = _load(args)
     _check_num_basis(args, len(data.answers))
+    X_oos = None if args.oos is None else _read_oos(args.oos, data.X.shape[1],
+                                                     use="fit")
     Y = data.answers[data.groups]
     estimator, _ = search_spaces(
         data.X.shape[1], data.answers.shape[1], n_basis=args.num_basis or "auto",
@@ -310,7 +382,11 @@ def _fit(args):
               f"(SmoothingBasisRegressorCV): {_searched_params(model)}")
         # What is saved and what ask loads: the model refitted at the chosen values.
         model = model.best_estimator_
-    bundle = _bundle_of(model, data, args) if out.suffix == ".npz" else None
+    threshold = args.min_similarity
+    if declining:
+        threshold = _calibrate(args, model, data, Y, X_oos)
+    bundle = (_bundle_of(model, data, args, threshold) if out.suffix == ".npz"
+              else None)
     _save_model(model, out, bundle)
     what = "retrieval bundle of " if bundle else ""
     print(f"saved {what}{type(model).__name__} ({model.n_basis_} basis maps, "
@@ -322,6 +398,31 @@ def _fit(args):
             file=sys.stderr,
         )
     return model
+
+
+def _calibrate(args, model, data, Y, X_oos):
+    """The threshold of ``--decline-rate`` or ``--oos``, by cluster-stratified CV."""
+    folds = args.cv or 3
+    progress = _progress(args)
+    if progress:
+        progress(f"choosing the threshold: {folds} folds ...")
+    try:
+        with _convergence_notes():
+            found = calibrate_min_similarity(
+                model, data.X, Y, groups=data.groups, answers=data.answers,
+                decline_rate=args.decline_rate, X_oos=X_oos, cv=folds,
+                random_state=args.seed,
+            )
+    except ValueError as exc:
+        raise SystemExit(f"error: cannot choose the threshold: {exc}") from None
+    declined = (f"declines {found.in_scope_declined:.1%} of the held-out training "
+                "questions")
+    if X_oos is not None:
+        declined += (f" and {found.oos_declined:.1%} of {len(X_oos)} out-of-scope "
+                     "queries")
+    print(f"min_similarity {found.min_similarity:.3f} chosen by {folds}-fold "
+          f"cluster-stratified CV: {declined}")
+    return found.min_similarity
 
 
 def _read_question_embeddings(args, n_features):
@@ -446,10 +547,18 @@ def _ask(args):
             questions = [f"query {r + 1}" for r in range(len(queries))]
     else:
         queries = _embed_questions(args, bundle, questions)
+    if args.min_similarity is not None:
+        bundle.min_similarity = args.min_similarity
     result = bundle.retrieve(queries, k=args.k)
     for question, indices, similarities in zip(questions, *result):
         print(question)
+        if indices[0] < 0:
+            print(f"  no answer above similarity {bundle.min_similarity:.3f} "
+                  f"(the best: {similarities[0]:.3f})")
+            continue
         for rank, (j, similarity) in enumerate(zip(indices, similarities), start=1):
+            if j < 0:  # below the threshold, as all that follow
+                break
             label = bundle.labels[j] if bundle.labels is not None else f"answer {j}"
             text = _first_line(bundle.texts[j]) if bundle.texts is not None else ""
             print(f"  {rank}. {label}  {similarity:.3f}  {text}".rstrip())
@@ -568,8 +677,8 @@ def build_parser():
         commands, "compare", help="tune all methods alike, score held-out questions",
         examples=[
             "smoothbasis compare                      # the bundled demo",
-            "smoothbasis compare --data my_clusters.npz --plot compare.png",
             "smoothbasis compare --cosine-weight 0 0.5 --cv 5",
+            "smoothbasis compare --data clinc150 --oos clinc150/oos.npz --plot c.png",
         ],
         run=_compare,
     )
@@ -580,6 +689,15 @@ def build_parser():
                          help="evaluate on at most this many held-out questions")
     compare.add_argument("--cv", type=_bounded(int, 2), default=3,
                          help="folds of the tuning CV (default: 3)")
+    compare.add_argument("--oos", default=None, metavar="FILE.npz",
+                         help="out-of-scope queries (X_oos in an .npz; with "
+                              "split_oos, rows 2 are test and rows 1 validation "
+                              "queries): also score declining")
+    compare.add_argument("--decline-rate", type=_RATE,
+                         default=None, metavar="R",
+                         help="score declining with the threshold that declines R of "
+                              "the training questions held out in CV (default with "
+                              "--oos: 0.05); works without --oos")
     compare.add_argument("--plot", default=None,
                          help="also draw the table as a bar chart "
                               "(PNG; needs matplotlib)")
@@ -589,8 +707,8 @@ def build_parser():
         commands, "fit", help="fit SmoothingBasisRegressor on a dataset and save it",
         examples=[
             "smoothbasis fit --out model.pkl              # the bundled demo",
-            "smoothbasis fit --data faq.jsonl --out faq.npz   # a bundle for ask",
             "smoothbasis fit --data my_clusters.npz --out model.skops --cv 3",
+            "smoothbasis fit --data faq.jsonl --out faq.npz --decline-rate 0.05",
         ],
         run=_fit,
     )
@@ -621,6 +739,21 @@ def build_parser():
                           "given) by SmoothingBasisRegressorCV with this many "
                           "cluster-stratified folds; the model refitted at the "
                           "chosen values is saved")
+    threshold = fit.add_mutually_exclusive_group()
+    threshold.add_argument("--min-similarity", type=_bounded(float, -1, 1),
+                           default=None, metavar="T",
+                           help="store this threshold in the .npz bundle: ask "
+                                "declines questions with no answer this similar")
+    threshold.add_argument("--decline-rate", type=_RATE,
+                           default=None, metavar="R",
+                           help="store the threshold that declines R of the "
+                                "training questions held out in cluster-stratified "
+                                "CV (--cv folds, default 3)")
+    threshold.add_argument("--oos", default=None, metavar="FILE.npz",
+                           help="store the threshold that best separates the "
+                                "training questions held out in CV from these "
+                                "out-of-scope queries (X_oos; rows with split_oos 2 "
+                                "are left out)")
     _add_model_options(fit)
 
     ask = _bundle_command(
@@ -631,10 +764,13 @@ def build_parser():
         "(smoothbasis fit\n"
         "--out x.npz) to each question: label, cosine similarity, first line\n"
         "of the answer text. Questions are embedded with the bundle's encoder\n"
-        "(needs the embed extra), or read already embedded from --embeddings.",
+        "(needs the embed extra), or read already embedded from --embeddings.\n"
+        "With a threshold (stored by fit, or --min-similarity), only answers at\n"
+        "least that similar are printed, and a question with none is declined:\n"
+        "'no answer above similarity T'.",
         examples=[
             'smoothbasis ask --model faq.npz "how do I undo my last commit?"',
-            "smoothbasis ask --model faq.npz --k 3 < questions.txt",
+            "smoothbasis ask --model faq.npz --min-similarity 0.4 < questions.txt",
             "smoothbasis ask --model faq.npz --embeddings queries.npy",
         ],
         run=_ask,
@@ -646,6 +782,11 @@ def build_parser():
         metavar="QUESTION",
         help="questions; none: read them from standard input, one per line",
     )
+    ask.add_argument("--min-similarity", type=_bounded(float, -1, 1), default=None,
+                     metavar="T",
+                     help="decline questions with no answer this similar, and print "
+                          "only answers at least this similar (default: the "
+                          "bundle's threshold, if it has one)")
     ask.add_argument("--k", type=_bounded(int, 1), default=None,
                      help="answers printed per question (default: 3, or all of them "
                           "when the bundle has fewer)")

@@ -34,6 +34,7 @@ from ._baselines import (
     MultiHeadRegressor,
     SharedProjectionRegressor,
 )
+from ._declining import check_min_similarity
 from ._files import atomic_write, check_writable
 from ._linalg import cluster_starts
 from ._smoothing_basis import SmoothingBasisRegressor
@@ -583,6 +584,12 @@ class RetrievalBundle:
     encoder : str, default=None
         Name of the sentence encoder that embedded questions and answers (e.g.
         ``"all-MiniLM-L6-v2"``); queries must be embedded with the same one.
+    min_similarity : float, default=None
+        The threshold of :meth:`retrieve`: answers less similar than this to a
+        query's prediction are not returned, and a query with none is declined
+        (chosen with
+        :func:`~sklearn_smoothbasis.model_selection.calibrate_min_similarity`).
+        ``None`` always answers.
 
     Examples
     --------
@@ -592,6 +599,9 @@ class RetrievalBundle:
     ...                          answers=X, labels=["east", "north"])
     >>> bundle.retrieve([[0.2, 0.9]], k=2).indices.tolist()
     [[1, 0]]
+    >>> bundle.min_similarity = 0.9
+    >>> bundle.retrieve([[0.2, 0.9], [1.0, 1.0]], k=2).indices.tolist()
+    [[1, -1], [-1, -1]]
     """
 
     model: object
@@ -599,6 +609,7 @@ class RetrievalBundle:
     labels: list = None
     texts: list = None
     encoder: str = None
+    min_similarity: float = None
 
     def __post_init__(self):
         check_is_fitted(self.model)
@@ -628,18 +639,24 @@ class RetrievalBundle:
             raise TypeError(
                 f"encoder must be a string; got {type(self.encoder).__name__}."
             )
+        self.min_similarity = check_min_similarity(self.min_similarity)
 
     def retrieve(self, X, *, k=1, groups=None):
-        """The ``k`` answers nearest each query's prediction: ``model.retrieve``."""
-        return self.model.retrieve(X, self.answers, k=k, groups=groups)
+        """The ``k`` answers nearest each query's prediction, at least
+        ``min_similarity`` similar: ``model.retrieve``."""
+        return self.model.retrieve(
+            X, self.answers, k=k, groups=groups,
+            min_similarity=check_min_similarity(self.min_similarity),
+        )
 
 
 def save_bundle(bundle, path, *, keep_rows=True):
     """Write a :class:`RetrievalBundle` to ``path``: a model file with its answers.
 
     The model part is what :func:`save` writes (so :func:`load` reads the model of
-    a bundle); the manifest gains an ``answers`` section (labels, texts, encoder)
-    and the archive an ``answer_embeddings.npy`` array. See ``docs/format.rst``.
+    a bundle); the manifest gains an ``answers`` section (labels, texts, encoder,
+    and the threshold ``min_similarity`` when the bundle has one) and the archive an
+    ``answer_embeddings.npy`` array. See ``docs/format.rst``.
 
     Parameters
     ----------
@@ -670,6 +687,9 @@ def save_bundle(bundle, path, *, keep_rows=True):
         "texts": bundle.texts,
         "encoder": bundle.encoder,
     }
+    threshold = check_min_similarity(bundle.min_similarity)
+    if threshold is not None:  # absent means none: older readers ignore the field
+        manifest["answers"]["min_similarity"] = threshold
     arrays[_ANSWER_ARRAY] = answers
     _write(path, manifest, arrays)
 
@@ -737,7 +757,12 @@ def load_bundle(path):
             reader.fail("answer texts must be a list of strings.")
         if encoder is not None and not isinstance(encoder, str):
             reader.fail("the encoder name must be a string.")
+        threshold = section.get("min_similarity")  # absent in older bundles
         try:
-            return RetrievalBundle(model, answers, labels, texts, encoder)
+            threshold = check_min_similarity(threshold, "answers.min_similarity")
+        except (TypeError, ValueError) as exc:
+            reader.fail(str(exc))
+        try:
+            return RetrievalBundle(model, answers, labels, texts, encoder, threshold)
         except (TypeError, ValueError) as exc:
             reader.fail(str(exc))

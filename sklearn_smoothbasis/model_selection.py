@@ -279,8 +279,8 @@ def calibrate_min_similarity(estimator, X, y, *, groups, answers, X_oos=None,
     scored = in_scope[~np.isnan(in_scope)]
     if scored.size == 0:
         raise ValueError(
-            "No training question was held out by the folds (every cluster has a "
-            "single question), so there is nothing to calibrate on."
+            "The folds of cv held out no training question, so there is nothing "
+            "to calibrate on."
         )
     if X_oos is None:
         rate = 0.05 if decline_rate is None else decline_rate
