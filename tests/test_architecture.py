@@ -16,6 +16,7 @@ ARRAY_MODULES = {
     "sklearn_smoothbasis._growing",
     "sklearn_smoothbasis._parallel",
     "sklearn_smoothbasis._ranking",
+    "sklearn_smoothbasis._declining",
     "sklearn_smoothbasis._loss",
     "sklearn_smoothbasis._solvers",
     "sklearn_smoothbasis._init",

@@ -41,6 +41,7 @@ from sklearn_smoothbasis.metrics import (
     mean_reciprocal_rank,
     recall_at_k,
 )
+from sklearn_smoothbasis.model_selection import calibrate_min_similarity
 
 PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "errors.rst"
 
@@ -111,6 +112,11 @@ class Case:
         if self.exits is not None:
             return f"exit status {self.exits}"
         return "no error"
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
 
 
 def _folder(path):
@@ -354,6 +360,30 @@ CASES = [
         "k must be an integer between 1 and the number of answers",
         raises=ValueError,
     ),
+    Case(
+        PREDICT,
+        "retrieve with a min_similarity outside [-1, 1] (or NaN)",
+        lambda tmp: _fitted().retrieve(X, Y, min_similarity=1.5),
+        "min_similarity must be a cosine similarity in [-1, 1]; got 1.5",
+        raises=ValueError,
+    ),
+    Case(
+        PREDICT,
+        "retrieve with a min_similarity that is not a number",
+        lambda tmp: _fitted().retrieve(X, Y, min_similarity="0.5"),
+        "min_similarity must be a number in [-1, 1] or None; got str '0.5'",
+        raises=TypeError,
+    ),
+    Case(
+        PREDICT,
+        "calibrate_min_similarity with both decline_rate and X_oos",
+        lambda tmp: calibrate_min_similarity(
+            MultiHeadRegressor(), X, Y, groups=GROUPS, answers=Y, X_oos=X,
+            decline_rate=0.1,
+        ),
+        "decline_rate is for calibration without out-of-scope examples",
+        raises=ValueError,
+    ),
     # -- metrics -----------------------------------------------------------------
     Case(
         METRICS,
@@ -473,6 +503,22 @@ CASES = [
         lambda tmp: _command("fit", "--alpha", "inf", "--out", tmp / "m.pkl"),
         "argument --alpha: expected a finite number >= 0, got 'inf'",
         exits=2,
+    ),
+    Case(
+        CLI,
+        "ask --min-similarity outside [-1, 1] (or NaN)",
+        lambda tmp: _command("ask", "--model", tmp / "m.npz", "--min-similarity", "2"),
+        "argument --min-similarity: expected a finite number in [-1, 1], got '2'",
+        exits=2,
+    ),
+    Case(
+        CLI,
+        "an --oos file without X_oos",
+        lambda tmp: _command(
+            "compare", "--oos", _npz(tmp / "o.npz", X=np.zeros((2, 384)))
+        ),
+        "error: cannot read --oos",
+        exits=1,
     ),
     Case(
         CLI,
