@@ -377,3 +377,21 @@ def test_cli_rejects_bad_thresholds_by_name(argv, message, capsys, tmp_path,
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_compare_with_one_question_per_cluster_calibrates_on_training_scores():
+    """Nothing can be held out: the threshold comes from the training questions as
+    the fitted model scores them (training data only, never the test questions)."""
+    X, groups, answers = _problem(n_clusters=6, per_cluster=5, noise=0.3)
+    train = np.arange(len(X)) % 5 == 0
+    spaces = {"router": (MultiHeadRegressor(), {})}
+    (row,) = compare_retrieval(
+        X[train], groups[train], X[~train], groups[~train], answers, spaces=spaces,
+        decline_rate=0.2,
+    )
+    model = MultiHeadRegressor().fit(X[train], answers[groups[train]],
+                                     groups=groups[train])
+    expected = threshold_keeping(model.retrieve(X[train], answers).confidence, 0.2)
+    assert row["declining"]["train"]["min_similarity"] == expected
+    assert "no cluster has two training questions" in row["declining"]["note"]
+    assert row["declining"]["auroc"] is None

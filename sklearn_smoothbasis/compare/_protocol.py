@@ -355,9 +355,10 @@ def score_declining(model, X_train, groups_train, X_test, groups_test, answers, 
         Out-of-scope validation queries, for the second threshold.
     cv : int or None, default=3
         Folds of the calibration; ``None`` (no cluster has two training
-        questions) calibrates on the held-out questions' scores by the model
-        fitted on all training questions instead, which is optimistic, and says
-        so in ``note``.
+        questions, so none can be held out) calibrates on the training questions
+        scored by ``model`` itself, whose scores are higher than new questions'
+        (the threshold then declines more than ``decline_rate``), and says so in
+        ``note``.
     random_state : int, default=0
         Seed of the folds.
 
@@ -378,12 +379,14 @@ def score_declining(model, X_train, groups_train, X_test, groups_test, answers, 
     thresholds = {}
     Y_train = np.asarray(answers)[groups_train]
     if cv is None:
-        note = ("no cluster has two training questions: thresholds chosen on the "
-                "held-out questions themselves (optimistic)")
-        thresholds["train"] = threshold_keeping(scores_in, decline_rate)
+        note = ("no cluster has two training questions to hold one out: thresholds "
+                "chosen on the training questions scored by the model fitted on "
+                "them, whose scores are higher than new questions'")
+        seen = model.retrieve(X_train, answers).confidence
+        thresholds["train"] = threshold_keeping(seen, decline_rate)
         if X_oos_val is not None:
             thresholds["oos_val"] = threshold_separating(
-                scores_in, model.retrieve(X_oos_val, answers).confidence)
+                seen, model.retrieve(X_oos_val, answers).confidence)
     else:
         thresholds["train"] = calibrate_min_similarity(
             model, X_train, Y_train, groups=groups_train, answers=answers,
