@@ -34,6 +34,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from sklearn_smoothbasis import SmoothingBasisRegressorCV
 from sklearn_smoothbasis.compare import (
     METHOD_NAMES,
     compare_retrieval,
@@ -90,6 +91,20 @@ def score_alternatives(model, X_test, X_oos, answers):
     }
 
 
+def _refitted(estimator, params):
+    """The estimator compare_retrieval refitted: at the chosen ``params`` (the
+    parameters that had several candidates; a SmoothingBasisRegressorCV's single
+    candidates fixed as in its search)."""
+    if isinstance(estimator, SmoothingBasisRegressorCV):
+        return estimator._base_estimator(
+            prior=estimator.priors[0], cosine_weight=estimator.cosine_weights[0],
+            alpha=estimator.alphas[0],
+            routing_temperature=estimator.routing_temperatures[0],
+            routing_shrinkage=estimator.routing_shrinkages[0],
+        ).set_params(**params)
+    return clone(estimator).set_params(**params)
+
+
 def main():
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--data-root", type=type(SHARED_DATA), default=SHARED_DATA)
@@ -115,8 +130,8 @@ def main():
 
     score_rows = []
     for row in rows:
-        estimator = clone(spaces[row["method"]][0]).set_params(**row["params"])
-        model = estimator.fit(X_train, data.answers[g_train], groups=g_train)
+        model = _refitted(spaces[row["method"]][0], row["params"]).fit(
+            X_train, data.answers[g_train], groups=g_train)
         for score, (auroc, kept) in score_alternatives(
                 model, X_test, X_oos, data.answers).items():
             score_rows.append([METHOD_NAMES[row["method"]], score, f"{auroc:.3f}",

@@ -584,7 +584,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return self.best_estimator_.predict(X, groups=groups)
 
-    def retrieve(self, X, answers, *, k=1, groups=None):
+    def retrieve(self, X, answers, *, k=1, groups=None, min_similarity=None):
         """The ``k`` answers nearest each row's prediction, as
         :meth:`SmoothingBasisRegressor.retrieve` of ``best_estimator_``.
 
@@ -598,15 +598,21 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
             Answers per row.
         groups : array-like of shape (n_samples,), default=None
             Cluster label of each row.
+        min_similarity : float, default=None
+            The least cosine similarity of an answer returned, in [-1, 1]; a row
+            with none is declined (``None``: always the ``k`` best).
 
         Returns
         -------
         result : RetrievalResult
-            ``(indices, similarities)``, each of shape ``(n_samples, k)``.
+            ``(indices, similarities)``, each of shape ``(n_samples, k)``;
+            ``indices`` is ``-1`` for answers below ``min_similarity``.
         """
         check_is_fitted(self)
         validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return self.best_estimator_.retrieve(X, answers, k=k, groups=groups)
+        return self.best_estimator_.retrieve(
+            X, answers, k=k, groups=groups, min_similarity=min_similarity
+        )
 
     def score(self, X, y, groups=None, sample_weight=None):
         """Coefficient of determination :math:`R^2` of ``predict(X, groups)``.

@@ -13,6 +13,7 @@ from sklearn_smoothbasis import (
     MultiHeadRegressor,
     SharedProjectionRegressor,
     SmoothingBasisRegressor,
+    SmoothingBasisRegressorCV,
 )
 from sklearn_smoothbasis.__main__ import main
 from sklearn_smoothbasis._declining import (
@@ -38,6 +39,13 @@ ESTIMATORS = [
     SmoothingBasisRegressor(max_iter=5, random_state=0),
 ]
 IDS = [type(e).__name__ for e in ESTIMATORS]
+# Every estimator retrieves with a threshold, the CV estimator too.
+RETRIEVERS = ESTIMATORS + [
+    SmoothingBasisRegressorCV(alphas=[0.3, 1.0], priors=["shared"],
+                              routing_temperatures=[0.1], routing_shrinkages=[1.0],
+                              cv=2, max_iter=5, random_state=0),
+]
+RETRIEVER_IDS = IDS + ["SmoothingBasisRegressorCV"]
 
 
 def _problem(n_clusters=20, per_cluster=60, d=16, noise=0.6, seed=0):
@@ -86,7 +94,7 @@ def test_threshold_separating_finds_the_gap_and_prefers_declining_least():
 # -- retrieve: the score and the decision ---------------------------------------------
 
 
-@pytest.mark.parametrize("estimator", ESTIMATORS, ids=IDS)
+@pytest.mark.parametrize("estimator", RETRIEVERS, ids=RETRIEVER_IDS)
 @pytest.mark.parametrize("threshold", [-1.0, 0.0, 0.55, 0.8, 1.0])
 def test_declining_never_changes_the_ranking_of_kept_answers(estimator, threshold):
     X, groups, answers = _problem(n_clusters=8, per_cluster=6)
@@ -395,3 +403,22 @@ def test_compare_with_one_question_per_cluster_calibrates_on_training_scores():
     assert row["declining"]["train"]["min_similarity"] == expected
     assert "no cluster has two training questions" in row["declining"]["note"]
     assert row["declining"]["auroc"] is None
+
+
+def test_compare_calibrates_the_cv_estimator_at_its_choice(monkeypatch):
+    """score_declining calibrates a SmoothingBasisRegressorCV's best_estimator_
+    (its chosen parameters), not the search again in every fold."""
+    X, groups, answers = _problem(n_clusters=6, per_cluster=6, noise=0.3)
+    train, test = retrieval_split(groups, n_train=4, random_state=0)
+    model = RETRIEVERS[-1].fit(X[train], answers[groups[train]], groups=groups[train])
+    import sklearn_smoothbasis.compare._protocol as protocol
+
+    calibrated = []
+    real = protocol.calibrate_min_similarity
+    monkeypatch.setattr(protocol, "calibrate_min_similarity",
+                        lambda estimator, *a, **k: calibrated.append(estimator)
+                        or real(estimator, *a, **k))
+    result = protocol.score_declining(
+        model, X[train], groups[train], X[test], groups[test], answers, cv=2)
+    assert calibrated == [model.best_estimator_]
+    assert -1 <= result["train"]["min_similarity"] <= 1

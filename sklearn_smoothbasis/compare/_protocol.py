@@ -340,7 +340,10 @@ def score_declining(model, X_train, groups_train, X_test, groups_test, answers, 
     Parameters
     ----------
     model : estimator
-        Fitted on ``X_train``.
+        Fitted on ``X_train``. A
+        :class:`~sklearn_smoothbasis.SmoothingBasisRegressorCV` is calibrated at
+        the parameters it chose (its ``best_estimator_``), without repeating its
+        search in every fold.
     X_train, groups_train : ndarray
         Its training questions and their clusters (integers indexing ``answers``).
     X_test, groups_test : ndarray
@@ -372,6 +375,9 @@ def score_declining(model, X_train, groups_train, X_test, groups_test, answers, 
         held-out questions declined) and ``oos_declined`` (fraction of ``X_oos``
         declined, the out-of-scope recall; None without it); ``note``.
     """
+    if isinstance(model, SmoothingBasisRegressorCV):
+        # Calibrated at the parameters it chose, not by its search in every fold.
+        model = model.best_estimator_
     answer_index = np.asarray(groups_test)
     scores_in = model.retrieve(X_test, answers).confidence
     scores_oos = None if X_oos is None else model.retrieve(X_oos, answers).confidence
