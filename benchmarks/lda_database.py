@@ -166,8 +166,14 @@ def main():
 def report(args, data, results):
     """Print the section of the splits done so far and write it to the page."""
     table, verdicts, params = summary_table(results)
-    sizes = sorted({(n_train, n_test) for _, n_train, n_test in results})
-    size_text = "; ".join(f"{a} training / {b} held-out" for a, b in sizes)
+    def span(values):
+        low, high = min(values), max(values)
+        return f"{low}" if low == high else f"{low}-{high}"
+
+    size_text = (
+        f"{span([n_train for _, n_train, _ in results])} training / "
+        f"{span([n_test for _, _, n_test in results])} held-out (per split)"
+    )
     text = (
         "### UnifyWeaver's LDA database (unified.db)\n\n"
         'The proposal\'s real-data test, "compare Recall@1 vs multi-head", on its own '
