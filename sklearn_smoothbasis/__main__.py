@@ -348,10 +348,10 @@ def _fit(args):
     )["smoothing_basis"]
     # The given values are fixed: one candidate each in the search, or set on the
     # plain estimator.
-    for name, value in (("alpha", args.alpha),
-                        ("routing_temperature", args.routing_temperature)):
+    for parameter, value in (("alpha", args.alpha),
+                             ("routing_temperature", args.routing_temperature)):
         if value is not None:
-            estimator.set_params(**{f"{name}s": [value]})
+            estimator.set_params(**{f"{parameter}s": [value]})
     if args.cv:
         estimator.set_params(cv=ClusterStratifiedKFold(
             args.cv, shuffle=True, random_state=args.seed))

@@ -381,6 +381,15 @@ def test_fit_without_data_uses_the_bundled_demo(tmp_path, capsys):
     assert "49 clusters" in capsys.readouterr().out
 
 
+def test_fit_progress_names_the_data_whatever_is_fixed(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        main(["fit", "--out", str(tmp_path / "m.pkl"), "--iterations", "2",
+              "--alpha", "1", "--routing-temperature", "0.1"])
+    err = capsys.readouterr().err
+    assert "fitting smoothing_basis on bundled FAQ demo (" in err
+
+
 def test_fit_cv_on_the_demo_reports_non_convergence_once(tmp_path, capsys):
     """No warning per fit of the cross-validation: one note line."""
     with warnings.catch_warnings(record=True) as caught:
