@@ -20,8 +20,10 @@ from collections import deque
 
 import numpy as np
 from joblib import delayed
+from scipy.sparse import csr_matrix
 
 from ._linalg import cluster_means, cluster_starts
+from ._loss import _TINY_NORM
 from ._parallel import run_in_turn
 
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
@@ -93,84 +95,207 @@ class _ChunkCoefficientProblem:
     """The coefficient sub-problems of the clusters of one chunk, for a fixed basis.
 
     Cluster ``i`` minimises ``f_i(c) = 1/n_i (sum_r loss_r + s c^T Gram c)``; all
-    clusters of the chunk are handled together with batched ``K x K`` algebra. The
-    last evaluation with gradients is kept, so the pass that follows a solve reuses it.
+    clusters of the chunk are handled together with batched ``K x K`` algebra.
+
+    The design ``Z`` (``m x K x p``) is read a fixed number of times, however many
+    steps the solve takes: once for the predictions at the starting coefficients
+    ``c0`` (``pred0 = base + Z^T c0``, residual ``e0 = pred0 - y``), once for the
+    statistics of each row that every quantity of the solve is a function of,
+
+        ZZ_r = Z_r Z_r^T,   Ze_r = Z_r e0_r,   Zp_r = Z_r pred0_r,
+
+    and once for the predictions at the solution. With ``delta = c - c0`` and
+    ``u_r = ZZ_r delta``, a row's squared error is ``|e0_r|^2 + 2 delta.Ze_r +
+    delta.u_r``, its squared prediction norm ``|pred0_r|^2 + 2 delta.Zp_r +
+    delta.u_r`` and its prediction's inner product with ``y_r``
+    ``pred0_r.y_r + delta.(Zp_r - Ze_r)``, exactly: the least-squares step and the
+    Gauss-Newton steps of the cosine term then cost ``O(m K^2)`` each instead of
+    ``O(m K p)``. Written in ``delta`` (not ``c``), the squared error is a small
+    correction to the current one, so it keeps its relative precision near a good
+    fit. The statistics are in float64 whatever the data's dtype.
+
+    Whatever the steps do in rounding, :meth:`solve` keeps, for every cluster, the
+    starting coefficients unless the new ones have an exact objective (computed
+    from the predictions themselves) at most as large: it never increases any
+    ``f_i``.
     """
 
-    def __init__(self, Z, base, Y, counts, gram, loss, alpha, typical_value):
+    def __init__(self, Z, base, Y, counts, gram, loss, alpha, typical_value, coef):
         self.Z, self.base, self.Y = Z, base, Y
         self.typical_value = typical_value
         self.counts = counts
         self.starts = cluster_starts(counts)
         self.row_cluster = np.repeat(np.arange(len(counts)), counts)
-        self.gram, self.loss = gram, loss
+        self.gram, self.loss = gram.astype(np.float64), loss
         # The penalty s ||W_i - P||^2 is added to the *sum* of the cluster's row
         # losses (a ridge of strength s), so relative to its mean it is s / n_i.
-        self.shrink = (alpha / counts).astype(Z.dtype)
-        self._ZZ = None
-        self._last = None
+        self.shrink = alpha / counts.astype(np.float64)
+        self.coef = coef
+        self._mean_operator = None
+        self.pred = self._predict(coef)
+        self.rows = None
+
+    def _predict(self, coef):
+        return predict_from_design(self.Z, coef[self.row_cluster], self.base)
 
     def _cluster_mean(self, a):
         """Mean over the rows of each cluster (first axis)."""
         return cluster_means(a, self.starts)
 
-    @property
-    def ZZ(self):
-        """``Z_r Z_r^T`` of every row, shape ``(m, K, K)``."""
-        if self._ZZ is None:
-            self._ZZ = np.matmul(self.Z, self.Z.transpose(0, 2, 1))
-        return self._ZZ
+    def _weighted_cluster_mean(self, weights, a):
+        """``1/n_i sum_{r in i} weights_r a_r`` (``weights`` None: all ones) for rows
+        ``a_r`` of any shape: one sparse product, no temporary the size of ``a``."""
+        m = a.shape[0]
+        if self._mean_operator is None:
+            mean_weights = 1.0 / self.counts[self.row_cluster]
+            self._mean_operator = csr_matrix(
+                (mean_weights, np.arange(m), self.starts), shape=(len(self.counts), m)
+            )
+        operator = self._mean_operator
+        if weights is not None:
+            operator = operator.copy()
+            operator.data *= weights
+        return (operator @ a.reshape(m, -1)).reshape((-1,) + a.shape[1:])
 
-    def predict(self, coef):
-        return predict_from_design(self.Z, coef[self.row_cluster], self.base)
+    def _mean_outer(self, v):
+        """``1/n_i sum_{r in i} v_r v_r^T`` for every cluster: one batched product of
+        the clusters' rows, zero-padded to the largest cluster (or, where padding
+        would more than double the rows, from the outer products of the rows)."""
+        n_clusters, K = len(self.counts), v.shape[1]
+        largest = int(self.counts.max())
+        if n_clusters * largest > 2 * v.shape[0]:
+            return self._weighted_cluster_mean(None, v[:, :, None] * v[:, None, :])
+        if largest * n_clusters == v.shape[0]:  # all clusters of one size
+            padded = v.reshape(n_clusters, largest, K)
+        else:
+            padded = np.zeros((n_clusters * largest, K))
+            position = np.arange(v.shape[0]) - self.starts[self.row_cluster]
+            padded[self.row_cluster * largest + position] = v
+            padded = padded.reshape(n_clusters, largest, K)
+        return np.matmul(padded.transpose(0, 2, 1), padded) / self.counts[:, None, None]
 
     def _penalty(self, coef):
         return self.shrink * np.einsum("ik,kl,il->i", coef, self.gram, coef)
 
-    def values(self, coef):
-        """``f_i(coef_i)`` for every cluster of the chunk."""
-        rows = self.loss.row_values(self.predict(coef), self.Y)
-        return self._cluster_mean(rows.astype(np.float64, copy=False)) + self._penalty(
-            coef
+    def _exact_values(self, pred, coef):
+        """``f_i`` from the predictions themselves; also the row losses and
+        gradients behind it."""
+        rows, row_grad = self.loss.row_values_and_gradients(pred, self.Y)
+        values = self._cluster_mean(rows.astype(np.float64, copy=False))
+        return values + self._penalty(coef.astype(np.float64)), row_grad
+
+    # -- the statistics of each row, and f_i, its gradient and curvature from them --
+
+    def _statistics(self):
+        Z, pred0 = self.Z, self.pred
+        residual = pred0 - self.Y
+        if self.loss.cosine_weight > 0:
+            both = np.matmul(Z, np.stack([residual, pred0], axis=2))
+            self.Ze = both[:, :, 0].astype(np.float64)
+            self.Zp = both[:, :, 1].astype(np.float64)
+            self.pp0 = np.einsum("ij,ij->i", pred0, pred0, dtype=np.float64)
+            self.py0 = np.einsum("ij,ij->i", pred0, self.Y, dtype=np.float64)
+            self.y_norm = np.sqrt(np.einsum("ij,ij->i", self.Y, self.Y,
+                                            dtype=np.float64))
+        else:
+            self.Ze = np.matmul(Z, residual[:, :, None])[:, :, 0].astype(np.float64)
+        self.ee0 = np.einsum("ij,ij->i", residual, residual, dtype=np.float64)
+        self.ZZ = np.matmul(Z, Z.transpose(0, 2, 1)).astype(np.float64)
+
+    def _rows(self, delta, *, derivatives):
+        """Row losses at ``c0 + delta`` from the statistics; with ``derivatives``
+        also their gradients in coefficient space and the curvature weights."""
+        lam = self.loss.cosine_weight
+        delta_rows = delta[self.row_cluster]
+        u = np.matmul(self.ZZ, delta_rows[:, :, None])[:, :, 0]
+        quadratic = np.einsum("rk,rk->r", delta_rows, u)
+        squared_error = np.maximum(
+            self.ee0 + 2 * np.einsum("rk,rk->r", delta_rows, self.Ze) + quadratic, 0.0
         )
+        rows = (1.0 - lam) * squared_error
+        if derivatives:
+            grad = (2.0 * (1.0 - lam)) * (self.Ze + u)
+        if lam == 0:
+            return (rows, grad, None, None) if derivatives else rows
+        pred_sq = np.maximum(
+            self.pp0 + 2 * np.einsum("rk,rk->r", delta_rows, self.Zp) + quadratic, 0.0
+        )
+        pred_y = self.py0 + np.einsum("rk,rk->r", delta_rows, self.Zp - self.Ze)
+        pred_norm = np.sqrt(pred_sq)
+        defined = (pred_norm > _TINY_NORM) & (self.y_norm > _TINY_NORM)
+        safe_pred = np.where(defined, pred_norm, 1.0)
+        safe_y = np.where(defined, self.y_norm, 1.0)
+        cos = np.where(defined, pred_y / (safe_pred * safe_y), 0.0)
+        rows += lam * (1.0 - cos)
+        if not derivatives:
+            return rows
+        # d cos / dc = Z y / (|pred| |y|) - cos Z pred / |pred|^2
+        Z_pred = self.Zp + u
+        grad -= (np.where(defined, lam / (safe_pred * safe_y), 0.0)[:, None]
+                 * (self.Zp - self.Ze))
+        grad += (lam * cos / safe_pred**2)[:, None] * Z_pred
+        # Curvature model of ClusterLoss.curvature: isotropic ZZ - radial v v^T with
+        # v = Z pred / |pred|, radial = lam / |pred|^2.
+        radial = np.where(pred_norm > _TINY_NORM,
+                          lam / np.maximum(pred_norm, _TINY_NORM) ** 2, 0.0)
+        v = Z_pred * (np.sqrt(radial) / np.maximum(pred_norm, _TINY_NORM))[:, None]
+        return rows, grad, radial, v
+
+    def _values(self, delta):
+        """``f_i(c0 + delta)`` for every cluster of the chunk, from the statistics."""
+        rows = self._rows(delta, derivatives=False)
+        return self._cluster_mean(rows) + self._penalty(self.start + delta)
+
+    def _evaluate(self, delta):
+        """``f_i``, their gradients and Gauss-Newton Hessians at ``c0 + delta``."""
+        rows, row_grad, radial, v = self._rows(delta, derivatives=True)
+        coef = self.start + delta
+        values = self._cluster_mean(rows) + self._penalty(coef)
+        grad = self._weighted_cluster_mean(None, row_grad)
+        grad += 2 * self.shrink[:, None] * (coef @ self.gram)
+        isotropic = 2.0 * (1.0 - self.loss.cosine_weight)
+        if radial is None:
+            hess = isotropic * self._mean_ZZ
+        else:
+            hess = isotropic * self._mean_ZZ
+            hess += self._weighted_cluster_mean(radial, self.ZZ)
+            hess -= self._mean_outer(v)
+        hess += 2 * self.shrink[:, None, None] * self.gram
+        return values, grad, hess
+
+    def prepare(self):
+        """Compute the statistics of each row at the current coefficients ``c0``."""
+        self._statistics()
+        self.start = self.coef.astype(np.float64)
+        self._mean_ZZ = self._weighted_cluster_mean(None, self.ZZ)
+
+    def values(self, coef):
+        """``f_i(coef)`` from the statistics (after :meth:`prepare`)."""
+        return self._values(coef - self.start)
 
     def evaluate(self, coef):
-        """``f_i``, their gradients, and the predictions and row gradients behind "
-        "them."""
-        pred = self.predict(coef)
-        rows, row_grad = self.loss.row_values_and_gradients(pred, self.Y)
-        values = self._cluster_mean(
-            rows.astype(np.float64, copy=False)
-        ) + self._penalty(coef)
-        grad = self._cluster_mean(np.matmul(self.Z, row_grad[:, :, None])[:, :, 0])
-        grad += 2 * self.shrink[:, None] * (coef @ self.gram)
-        self._last = (coef, values, pred, row_grad)
-        return values, grad, pred, row_grad
+        """``f_i(coef)``, their gradients and Gauss-Newton Hessians, from the
+        statistics (after :meth:`prepare`)."""
+        return self._evaluate(coef - self.start)
 
-    def least_squares(self):
-        """Minimiser of the squared-error part plus the alpha penalty."""
-        target = self.Y if self.base is None else self.Y - self.base
-        M = self._cluster_mean(self.ZZ)
-        b = self._cluster_mean(np.matmul(self.Z, target[:, :, None])[:, :, 0])
-        return _batched_solve(M + self.shrink[:, None, None] * self.gram, b)
+    def _least_squares_step(self):
+        """``delta`` minimising the squared-error part plus the alpha penalty."""
+        target = self._weighted_cluster_mean(None, self.Ze) + self.shrink[:, None] * (
+            self.start @ self.gram)
+        return -_batched_solve(
+            self._mean_ZZ + self.shrink[:, None, None] * self.gram, target)
 
-    def newton(self, coef):
-        """Damped Gauss-Newton steps on the full (cosine) loss, batched over "
-        "clusters."""
-        values, grad, pred, _ = self.evaluate(coef)
+    def _newton(self, delta):
+        """Damped Gauss-Newton steps on the full (cosine) loss, batched over
+        clusters."""
+        values, grad, hess = self._evaluate(delta)
         # Below a few hundred ulps of f_i the predicted decrease is rounding noise.
         rtol = max(_NEWTON_RTOL, 100 * np.finfo(self.Z.dtype).eps)
-        for _ in range(_MAX_NEWTON_STEPS):
-            isotropic, radial, unit_pred = self.loss.curvature(pred)
-            v = np.matmul(self.Z, unit_pred[:, :, None])[:, :, 0]
-            rows_h = isotropic[:, None, None] * self.ZZ - radial[:, None, None] * (
-                v[:, :, None] * v[:, None, :]
-            )
-            hess = (
-                self._cluster_mean(rows_h) + 2 * self.shrink[:, None, None] * self.gram
-            )
-            step = -_batched_solve(hess, grad)
-            slope = np.einsum("ik,ik->i", grad, step)
+        for step in range(_MAX_NEWTON_STEPS):
+            if step:
+                values, grad, hess = self._evaluate(delta)
+            direction = -_batched_solve(hess, grad)
+            slope = np.einsum("ik,ik->i", grad, direction)
             # Stop where the model's predicted decrease is negligible next to f_i
             # (or, for clusters fitted exactly, next to a typical f of all clusters,
             # the same in every chunk so that chunking does not change the result).
@@ -181,44 +306,54 @@ class _ChunkCoefficientProblem:
             length = np.where(active, 1.0, 0.0)
             accepted = np.zeros(len(values), dtype=bool)
             for _ in range(_MAX_NEWTON_HALVINGS):
-                trial = coef + length[:, None].astype(coef.dtype) * step
-                trial_values = self.values(trial)
-                ok = (
-                    active
-                    & ~accepted
-                    & (trial_values <= values + _ARMIJO * length * slope)
-                )
-                coef = np.where(ok[:, None], trial, coef)
+                trial = delta + length[:, None] * direction
+                ok = (active & ~accepted
+                      & (self._values(trial) <= values + _ARMIJO * length * slope))
+                delta = np.where(ok[:, None], trial, delta)
                 accepted |= ok
                 if accepted[active].all():
                     break
                 length = np.where(accepted, 0.0, length * 0.5)
-            values, grad, pred, _ = self.evaluate(coef)
+        return delta
+
+    def solve(self):
+        """Coefficients that never increase any ``f_i`` compared with the start.
+
+        Squared error only: the exact least-squares solution. With a cosine term:
+        Gauss-Newton steps from the start, or from the least-squares solution on a
+        cold start (all coefficients zero).
+        """
+        self.prepare()
+        delta = np.zeros_like(self.start)
+        if self.loss.cosine_weight == 0 or not self.coef.any():
+            step = self._least_squares_step()
+            better = self._values(step) <= self._values(delta)
+            delta = np.where(better[:, None], step, delta)
+        if self.loss.cosine_weight > 0:
+            delta = self._newton(delta)
+        del self.ZZ, self._mean_ZZ  # the largest arrays: m K^2 values
+        rows = self.loss.row_values(self.pred, self.Y).astype(np.float64, copy=False)
+        start_values = self._cluster_mean(rows) + self._penalty(self.start)
+        coef = (self.start + delta).astype(self.coef.dtype)
+        pred = self._predict(coef)
+        values, row_grad = self._exact_values(pred, coef)
+        # Values computed from predictions in the data's dtype are exact to a few
+        # ulps: the coefficients solved are kept unless worse by more than that.
+        rounding = 16 * np.finfo(self.Z.dtype).eps * np.abs(start_values)
+        worse = values > start_values + rounding
+        if worse.any():  # where the steps lost to rounding: keep the start
+            coef[worse] = self.coef[worse]
+            pred[worse[self.row_cluster]] = self.pred[worse[self.row_cluster]]
+            values, row_grad = self._exact_values(pred, coef)
+        self.coef, self.pred = coef, pred
+        self._final = (values, row_grad)
         return coef
 
-    def solve(self, coef_start):
-        """Coefficients that never increase any ``f_i`` compared with ``coef_start``.
-
-        Squared error only: the exact least-squares solution (kept where it is
-        better, which it is up to rounding). With a cosine term: Newton steps from
-        ``coef_start``, or from the least-squares solution on a cold start.
-        """
-        cold = not coef_start.any()
-        if self.loss.cosine_weight == 0 or cold:
-            values = self.values(coef_start)
-            coef_ls = self.least_squares()
-            better = self.values(coef_ls) <= values
-            coef_start = np.where(better[:, None], coef_ls, coef_start)
-        if self.loss.cosine_weight > 0:
-            return self.newton(coef_start)
-        return coef_start
-
-    def final(self, coef):
-        """Values, predictions and row gradients at ``coef`` (reusing the last ones)."""
-        if self._last is not None and self._last[0] is coef:
-            return self._last[1], self._last[2], self._last[3]
-        values, _, pred, row_grad = self.evaluate(coef)
-        return values, pred, row_grad
+    def final(self):
+        """Values and row gradients at the current coefficients."""
+        if getattr(self, "_final", None) is None:
+            self._final = self._exact_values(self.pred, self.coef)
+        return self._final
 
 
 def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_clusters,
@@ -227,17 +362,20 @@ def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_cluste
     K = coef.shape[1]
     Z = design(X, basis_mat, K)
     problem = _ChunkCoefficientProblem(
-        Z, base, Y, counts, gram, loss, alpha, typical_value
+        Z, base, Y, counts, gram, loss, alpha, typical_value,
+        coef.astype(X.dtype, copy=False),
     )
-    coef = coef.astype(X.dtype, copy=False)
     if solve:
-        coef = problem.solve(coef).astype(X.dtype, copy=False)
-    values, _, row_grad = problem.final(coef)
+        problem.solve()
+    coef = problem.coef
+    values, row_grad = problem.final()
+    del Z, problem
     grad = None
     if need_grad:
         # d J / d pred_r = row_grad_r / (N n_i), then X^T [a_1 * dpred ... a_K * dpred].
-        row_scale = (1.0 / (n_clusters * counts))[problem.row_cluster]
-        coef_rows = coef[problem.row_cluster] * row_scale[:, None].astype(X.dtype)
+        row_cluster = np.repeat(np.arange(len(counts)), counts)
+        row_scale = (1.0 / (n_clusters * counts))[row_cluster]
+        coef_rows = coef[row_cluster] * row_scale[:, None].astype(X.dtype)
         weighted = coef_rows[:, :, None] * row_grad[:, None, :]
         grad = X.T @ weighted.reshape(X.shape[0], -1)
     return coef, values, grad

@@ -77,7 +77,10 @@ def test_coefficients_are_solved_with_all_rows_so_far(cosine_weight):
     np.testing.assert_array_equal(model.clusters_, np.arange(12))
     assert model.n_samples_seen_ == len(X)
     expected = _solved_coefficients(model, X, Y, groups)
-    rtol = 1e-10 if cosine_weight == 0 else 1e-4
+    # Squared error: both are least-squares solutions, apart by the jitter of
+    # _batched_solve (1e-10 of the trace) acting on the cold solve's coefficients
+    # but on the warm one's step only (1.2e-10 observed).
+    rtol = 1e-9 if cosine_weight == 0 else 1e-4
     np.testing.assert_allclose(model.coefficients_, expected, rtol=rtol, atol=rtol)
 
 

@@ -78,18 +78,37 @@ def test_basis_gradient(cosine_weight, alpha, with_prior, seed):
     np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
 
 
-@LOSS_PARTS
-def test_coefficient_gradient(cosine_weight, alpha, seed):
+def _coefficient_problem(seed, cosine_weight, alpha):
     X, Y, base, starts, basis, coef = _problem(seed)
     K = basis.shape[0]
     flat = basis.reshape(K, -1)
     problem = _ChunkCoefficientProblem(
         design(X, basis_matrix(basis), K), base, Y, np.diff(starts), flat @ flat.T,
-        ClusterLoss(cosine_weight), alpha, typical_value=1.0,
+        ClusterLoss(cosine_weight), alpha, typical_value=1.0, coef=coef,
     )
+    problem.prepare()
+    return problem, coef
+
+
+@LOSS_PARTS
+def test_coefficient_gradient(cosine_weight, alpha, seed):
+    problem, coef = _coefficient_problem(seed, cosine_weight, alpha)
     grad = problem.evaluate(coef)[1]
     numerical = _numerical_gradient(lambda C: problem.values(C).sum(), coef)
     np.testing.assert_allclose(grad, numerical, rtol=1e-5, atol=1e-7)
+
+
+@LOSS_PARTS
+def test_coefficient_values_from_row_statistics_are_the_exact_values(
+    cosine_weight, alpha, seed
+):
+    # The solve evaluates f_i from per-row K x K statistics instead of predictions:
+    # the same math, so the same values to rounding, at the start and away from it.
+    problem, coef = _coefficient_problem(seed, cosine_weight, alpha)
+    rng = np.random.RandomState(seed + 1)
+    for moved in (coef, coef + rng.standard_normal(coef.shape)):
+        exact = problem._exact_values(problem._predict(moved), moved)[0]
+        np.testing.assert_allclose(problem.values(moved), exact, rtol=1e-10)
 
 
 @LOSS_PARTS
@@ -141,3 +160,29 @@ def test_contrastive_loss_of_a_zero_prediction_is_finite():
     )
     assert value == pytest.approx(np.log(3))  # every cosine is 0: uniform softmax
     np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("cosine_weight", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("problem_seed", range(10))
+def test_coefficient_step_never_increases_any_cluster(cosine_weight, dtype,
+                                                      problem_seed):
+    # Warm starts from random coefficients (as the solver's line-search trials start
+    # from the last iteration's) and cold starts from zero: every cluster's exact
+    # objective, computed from the predictions, is at most what it was.
+    X, Y, base, starts, basis, coef = _problem(problem_seed, n_clusters=6)
+    X, Y, base, basis = (a.astype(dtype) for a in (X, Y, base, basis))
+    K = basis.shape[0]
+    flat = basis.reshape(K, -1)
+    for start in (coef.astype(dtype), np.zeros_like(coef, dtype=dtype)):
+        problem = _ChunkCoefficientProblem(
+            design(X, basis_matrix(basis), K), base, Y, np.diff(starts), flat @ flat.T,
+            ClusterLoss(cosine_weight), 0.3, typical_value=1.0, coef=start,
+        )
+        before = problem.final()[0].copy()
+        problem._final = None
+        problem.solve()
+        after = problem.final()[0]
+        assert np.all(after <= before + 16 * np.finfo(dtype).eps * np.abs(before))
+        if start.any():  # a random start is far from optimal: the step helps
+            assert after.sum() < before.sum()

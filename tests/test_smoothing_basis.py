@@ -104,6 +104,27 @@ def test_objective_never_increases(solver, cosine_weight, init, seed):
     assert model.objective_ == pytest.approx(curve[-1], rel=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cosine_weight", [0.3, 1.0])
+@pytest.mark.parametrize("data_seed", range(6))
+def test_objective_never_increases_over_many_problems(dtype, cosine_weight,
+                                                      data_seed):
+    # The coefficient steps are inexact (Gauss-Newton stopped early, row statistics
+    # in float64 while predictions are in the data's dtype): whatever they do, the
+    # objective after each iteration is at most the one before.
+    X, Y, groups = make_multicluster_regression(
+        n_clusters=15, n_basis=3, n_features=6, n_targets=5, rows_per_cluster=(1, 6),
+        noise=0.5, random_state=data_seed)
+    model = SmoothingBasisRegressor(
+        n_basis=3, cosine_weight=cosine_weight, prior="shared", alpha=0.1,
+        max_iter=30, tol=0, random_state=data_seed,
+    ).fit(X.astype(dtype), Y.astype(dtype), groups)
+    curve = np.array(model.loss_curve_)
+    assert len(curve) == model.n_iter_ > 1
+    assert np.all(np.diff(curve) <= 0)
+
+
 def _coefficient_gradients(model, X, Y, groups):
     """Gradient of each cluster's objective with respect to its coefficients, by central
     differences of the objective written out here (not the package's loss):
