@@ -651,7 +651,7 @@ def _bundle_command(commands, name, *, help, description, examples, run, texts):
 def _add_model_options(parser):
     parser.add_argument("--num-basis", type=_bounded(int, 1), default=None,
                         help="basis size K, at most the number of clusters "
-                             "(default: ceil(sqrt(n_clusters)))")
+                             "(default: min(ceil(sqrt(n_clusters)), 16))")
     parser.add_argument("--iterations", type=_bounded(int, 1), default=20,
                         help="max_iter of the smoothing-basis solver (default: 20)")
     parser.add_argument("--cosine-weight", type=_bounded(float, 0, 1), nargs="+",

@@ -184,6 +184,11 @@ def test_basis_is_orthonormal_and_auto_size():
     X, Y, groups = _small(n_clusters=10)
     model = SmoothingBasisRegressor(random_state=0).fit(X, Y, groups)
     assert model.n_basis_ == 4  # ceil(sqrt(10))
+    # ceil(sqrt(n_clusters)) up to 16 (225 clusters), 16 beyond
+    assert SmoothingBasisRegressor()._check_params(8, 8, 225) == 15
+    assert SmoothingBasisRegressor()._check_params(8, 8, 226) == 16
+    assert SmoothingBasisRegressor()._check_params(8, 8, 10_000) == 16
+    assert SmoothingBasisRegressor()._check_params(2, 2, 10_000) == 4  # d * p
     flat = model.basis_.reshape(model.n_basis_, -1)
     np.testing.assert_allclose(flat @ flat.T, np.eye(model.n_basis_), atol=1e-10)
 
