@@ -13,6 +13,8 @@ import numpy as np
 # Norms below this are treated as zero: the cosine of a zero vector is defined as 0
 # and its gradient as 0 (a subgradient), so no division by zero ever happens.
 _TINY_NORM = 1e-12
+# exp(-x) is a normal float32 for x below this (exp(-87) is float32's smallest).
+_EXP_RANGE = 80.0
 
 
 class ClusterLoss:
@@ -188,17 +190,31 @@ class ContrastiveLoss:
         # 1 / norm where defined, 0 for a zero prediction (zero cosines, zero gradient).
         inverse_norm = np.where(defined, 1.0, 0.0) / np.where(defined, pred_norm, 1.0)
         unit_pred = Y_pred * inverse_norm[:, None].astype(Y_pred.dtype, copy=False)
-        logits = (unit_pred @ targets.T) / self.temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        softmax = np.exp(logits)
+        scaled = unit_pred / unit_pred.dtype.type(self.temperature)
+        own = np.einsum("ij,ij->i", scaled, targets[target_index], dtype=np.float64)
+        if 2.0 / self.temperature < _EXP_RANGE:
+            # Every logit cos / temperature is within 1 / temperature of 0, so
+            # exp(logit - 1 / temperature) neither overflows nor underflows to 0:
+            # the shift rides in the product (a column of -1/temperature against
+            # a column of ones) and the n x u logits are passed over only by exp
+            # and the sum, in place.
+            shift = 1.0 / self.temperature
+            logits = np.hstack(
+                [scaled, np.full((n_rows, 1), -shift, dtype=scaled.dtype)]
+            ) @ np.hstack([targets, np.ones((len(targets), 1), dtype=targets.dtype)]).T
+        else:
+            logits = scaled @ targets.T
+            shift = logits.max(axis=1, keepdims=True)
+            logits -= shift
+            shift = shift[:, 0].astype(np.float64)
+        softmax = np.exp(logits, out=logits)  # unnormalised
         partition = softmax.sum(axis=1)
-        softmax /= partition[:, None]
-        rows = np.arange(n_rows)
-        value = np.mean(
-            np.log(partition) - logits[rows, target_index], dtype=np.float64
-        )
-        softmax[rows, target_index] -= 1.0
-        grad_unit = (softmax @ targets) / (n_rows * self.temperature)
+        value = np.mean(np.log(partition) + shift - own, dtype=np.float64)
+        # (softmax / partition - onehot) @ targets, normalised after the product
+        grad_unit = softmax @ targets
+        grad_unit /= partition[:, None]
+        grad_unit -= targets[target_index]
+        grad_unit /= grad_unit.dtype.type(n_rows * self.temperature)
         grad = (
             grad_unit - unit_pred * np.einsum("ij,ij->i", grad_unit, unit_pred)[:, None]
         )

@@ -131,7 +131,7 @@ def test_objective_matches_definition(cosine_weight, alpha, seed):
     assert value == pytest.approx(np.mean(expected), rel=1e-12)
 
 
-@pytest.mark.parametrize("temperature", [0.05, 1.0])
+@pytest.mark.parametrize("temperature", [0.01, 0.05, 1.0])  # 0.01: row-max shift
 def test_contrastive_loss_gradient(temperature, seed):
     rng = np.random.RandomState(seed)
     Y_pred = rng.standard_normal((6, 4))
@@ -186,3 +186,23 @@ def test_coefficient_step_never_increases_any_cluster(cosine_weight, dtype,
         assert np.all(after <= before + 16 * np.finfo(dtype).eps * np.abs(before))
         if start.any():  # a random start is far from optimal: the step helps
             assert after.sum() < before.sum()
+
+
+@pytest.mark.parametrize("temperature", [0.01, 0.05, 1.0])
+def test_contrastive_loss_in_float32_is_the_float64_loss(temperature, seed):
+    # The logits are shifted by 1 / temperature (by the row maximum below 0.025)
+    # instead of normalised row by row: the same loss and gradient to float32
+    # rounding, with cosines near 1 and near -1.
+    rng = np.random.RandomState(seed)
+    targets = rng.standard_normal((50, 8))
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    own = rng.randint(0, 50, size=40)
+    Y_pred = np.vstack([targets[own[:20]] + 1e-3 * rng.standard_normal((20, 8)),
+                        -targets[own[20:]]])
+    loss = ContrastiveLoss(temperature)
+    value, grad = loss.value_and_gradient(Y_pred, targets, own)
+    value32, grad32 = loss.value_and_gradient(
+        Y_pred.astype(np.float32), targets.astype(np.float32), own)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    assert value32 == pytest.approx(value, rel=1e-5)
+    np.testing.assert_allclose(grad32, grad, rtol=1e-3, atol=1e-5 * np.abs(grad).max())
