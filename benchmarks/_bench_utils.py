@@ -78,6 +78,18 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - t0, result
 
 
+def cpu_timed(fn, *args, **kwargs):
+    """``(CPU seconds of this process, result)`` of one call.
+
+    With one BLAS thread this is the wall time of an idle machine, and it barely
+    moves with the load of a shared one: the timings that are compared side by side
+    use it.
+    """
+    t0 = time.process_time()
+    result = fn(*args, **kwargs)
+    return time.process_time() - t0, result
+
+
 def markdown_table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -149,3 +161,26 @@ def planted_rows(n_clusters, rows_per_cluster, n_features, n_basis, *, dtype=np.
         Y[rows] = np.einsum("rk,rkp->rp", coef[groups[rows]], Z)
         Y[rows] += (noise * rng.standard_normal((Z.shape[0], d))).astype(dtype)
     return X, Y, groups, basis, coef
+
+
+def faq_rows(n_clusters, rows_per_cluster, n_features, *, dtype=np.float32, noise=3.0,
+             distortion=1.0, random_state=0):
+    """FAQ-like synthetic clusters: one answer per cluster, questions scattered
+    around a distorted copy of it.
+
+    Answers are random unit vectors; each question is its answer times a fixed map
+    ``I + distortion * G / sqrt(d)`` (``G`` standard normal, the same for all
+    clusters: the shared difference between question and answer embeddings that a
+    prior learns) plus Gaussian noise of norm about ``noise``, scaled to unit norm.
+    Rows are sorted by cluster. Returns X, Y (each row its cluster's answer), groups.
+    """
+    rng = np.random.default_rng(random_state)
+    d = n_features
+    answers = rng.standard_normal((n_clusters, d))
+    answers /= np.linalg.norm(answers, axis=1, keepdims=True)
+    shared = np.eye(d) + distortion * rng.standard_normal((d, d)) / np.sqrt(d)
+    groups = np.repeat(np.arange(n_clusters), rows_per_cluster)
+    X = answers[groups] @ shared
+    X += noise * rng.standard_normal(X.shape) / np.sqrt(d)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(dtype), answers[groups].astype(dtype), groups

@@ -7,7 +7,7 @@ solves, loss, L-BFGS direction, line search) is overhead on top of those two pro
 This script times them (random operands of the same shapes and dtype, best of the
 repeats) and one iteration of ``SmoothingBasisRegressor(n_basis=K,
 cosine_weight=lam, tol=0, max_iter=m, random_state=0)`` (other parameters at their
-defaults: identity prior, shrinkage 0.1), measured as
+defaults), measured as
 
     per iteration = (t(fit, max_iter=m2) - t(fit, max_iter=m1)) / (m2 - m1)
 
@@ -20,7 +20,9 @@ cost of one evaluation against the floor. Ratio goal: iteration / floor <= 1.5.
 
 Data: d = p = 384, N clusters of 5-10 rows, planted basis of K orthogonal maps
 (``_bench_utils.planted_rows``, built directly in the benchmark dtype). The fits, the
-floor and the repeats are interleaved (best of 3; 2 at N=1000).
+floor and the repeats are interleaved (best of 3; 2 at N=1000). Times are CPU seconds
+of the process with one BLAS thread (``_bench_utils.cpu_timed``): the wall time of an
+idle machine, and nearly unmoved by the load of a shared one.
 
     python benchmarks/per_iteration.py [--quick] [--output FILE]
 """
@@ -35,13 +37,13 @@ from sklearn_smoothbasis import SmoothingBasisRegressor, _solvers
 
 from _bench_utils import (
     command_line,
+    cpu_timed,
     load_average,
     markdown_table,
     parser,
     planted_rows,
     report,
     text_table,
-    timed,
 )
 
 D = 384
@@ -66,8 +68,8 @@ def floor_time(X, K, repeats):
     n, d = X.shape
     B = rng.standard_normal((d, K * D)).astype(X.dtype)
     W = rng.standard_normal((n, K * D)).astype(X.dtype)
-    t_design = min(timed(np.matmul, X, B)[0] for _ in range(repeats))
-    t_grad = min(timed(np.matmul, X.T, W)[0] for _ in range(repeats))
+    t_design = min(cpu_timed(np.matmul, X, B)[0] for _ in range(repeats))
+    t_grad = min(cpu_timed(np.matmul, X.T, W)[0] for _ in range(repeats))
     return t_design, t_grad
 
 
@@ -75,7 +77,7 @@ def fit_time(X, Y, g, K, lam, m):
     est = SmoothingBasisRegressor(n_basis=K, cosine_weight=lam, tol=0, max_iter=m,
                                   random_state=0)
     before = _calls[0]
-    seconds, _ = timed(est.fit, X, Y, groups=g)
+    seconds, _ = cpu_timed(est.fit, X, Y, groups=g)
     return seconds, _calls[0] - before, est.n_iter_
 
 
@@ -133,7 +135,8 @@ def main():
         "Floor = best time of `X @ B` (n x d times d x Kp) plus best time of `X.T @ W` "
         "(d x n times n x Kp), same dtype, same run. Iteration = (t(max_iter=m2) - "
         "t(max_iter=m1)) / (m2 - m1) of `SmoothingBasisRegressor(n_basis=K, "
-        "cosine_weight=lam, tol=0, random_state=0)`, best of the interleaved repeats; "
+        "cosine_weight=lam, tol=0, random_state=0)`, best of the interleaved repeats, "
+        "CPU seconds of one BLAS thread; "
         "evaluations = calls of `BasisObjective.__call__` per iteration (line-search "
         "trials included). Goal: iteration / floor <= 1.5."
     )
