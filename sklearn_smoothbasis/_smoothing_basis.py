@@ -482,7 +482,12 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
 
     def _chunk_starts(self, starts, n_basis, n_targets, itemsize):
         """Cluster offsets of the chunks (:func:`._parallel.cluster_chunks`)."""
-        row_bytes = itemsize * (4 * n_basis * n_targets + n_basis**2 + 4 * n_targets)
+        # Per row, in the data's dtype: the design, the weighted gradient rows and
+        # their copies (4 K p), the predictions, residuals and row gradients (6 p),
+        # Z Z^T (K^2); in float64, the coefficient step's statistics and
+        # temporaries (2 K^2 + 6 K).
+        row_bytes = (itemsize * (4 * n_basis * n_targets + n_basis**2 + 6 * n_targets)
+                     + 8 * (2 * n_basis**2 + 6 * n_basis))
         return cluster_chunks(starts, row_bytes, self.n_jobs)
 
     def _fit_clusters(self, X, Y, starts):
