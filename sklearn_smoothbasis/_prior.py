@@ -74,6 +74,13 @@ _MAX_CONTRASTIVE_ROWS = 10_000
 # the number of folds of the held-out criterion.
 PRIOR_CANDIDATES = ("identity", "shared", "contrastive")
 PRIOR_FOLDS = 10
+# prior="auto": the held-out criterion refits the contrastive map about twenty times,
+# each evaluation costing rows x distinct targets x n_targets; above this many rows x
+# distinct targets (e.g. 2,000 questions of 1,000 answers) it is not run and the
+# contrastive map is taken, the criterion's choice on every split of the largest real
+# set measured (clinc150, 450 x 150; docs/benchmarks.md, "The prior chosen by the
+# data"), where the simpler priors win only on sets of at most 150 questions.
+CRITERION_MAX_COST = 2_000_000
 
 
 def ridge_loo_predictions(X, Z, alphas, rows):
@@ -396,6 +403,13 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     (:func:`simplest_within_one_standard_error`): a richer prior must earn its
     place by more than the criterion's own noise.
 
+    The criterion costs about twenty refits of the contrastive map, each
+    evaluation :math:`O(n u p)` for :math:`n` rows and :math:`u` distinct targets,
+    which grows as the square of the data. Above :data:`CRITERION_MAX_COST` rows
+    times distinct targets it is not run: the contrastive map is taken (the ridge
+    map when no two rows share a target), what the criterion chose on every split
+    of the largest real set measured; ``scores`` is then empty.
+
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
@@ -417,7 +431,8 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         (L-BFGS of the contrastive map, None unless chosen), ``scores`` (candidate
         name to its score :math:`s`; empty, and ``choice="shared"``, when no cluster
         has two rows: nothing to hold out, and the contrastive map would be the
-        ridge map) and ``standard_errors`` (candidate name to the standard error of
+        ridge map; empty, and ``choice="contrastive"``, above
+        :data:`CRITERION_MAX_COST`) and ``standard_errors`` (candidate name to the standard error of
         its paired difference from the best candidate; empty with ``scores``).
     """
     square = X.shape[1] == Y.shape[1]
@@ -434,7 +449,10 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         candidates.remove("contrastive")
     folds = held_out_folds(starts, n_folds)
     scores, standard_errors = {}, {}
-    if folds and len(candidates) > 1:
+    affordable = len(X) * (int(target_ids.max()) + 1) <= CRITERION_MAX_COST
+    if not affordable:
+        choice = "contrastive" if "contrastive" in candidates else "shared"
+    elif folds and len(candidates) > 1:
         counts = np.diff(starts)
         cluster_start = np.repeat(starts[:-1], counts)
         cluster_size = np.repeat(counts, counts)

@@ -164,7 +164,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         guide). The criterion scores the prior map alone, not the per-cluster maps
         fitted on top of it. With one row per cluster there is nothing to hold out
         and the ridge map is kept (what ``"contrastive"`` gives there too). It
-        costs about 20 refits of the contrastive map, warm-started.
+        costs about 20 refits of the contrastive map, warm-started, which grow as
+        the number of rows times the number of distinct targets: above 2,000,000
+        of those (e.g. 2,000 questions of 1,000 answers) the criterion is not run
+        and the contrastive map is taken (see the user guide).
         ``"shared"``: one ridge map fitted on all rows, shrunk
         toward the identity when ``n_features == n_targets`` (toward zero
         otherwise) with strength ``prior_alpha``. ``"contrastive"``: that ridge map
@@ -254,8 +257,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ``"contrastive"``); None when ``prior`` is an array or None.
     prior_scores_ : dict or None
         With ``prior="auto"``: each candidate's held-out mean reciprocal rank,
-        corrected for cluster size, by name. Empty when no cluster has two rows
-        (no criterion). None for the other priors.
+        corrected for cluster size, by name. Empty when no cluster has two rows,
+        or when the data is too large for the criterion (no criterion). None for
+        the other priors.
     prior_standard_errors_ : dict or None
         With ``prior="auto"``: the standard error of each candidate's paired
         difference in score from the best candidate, by name; ``prior_choice_``

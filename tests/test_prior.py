@@ -376,6 +376,28 @@ def test_one_standard_error_rule_prefers_the_simpler_within_the_noise():
         {"a": noise, "b": noise.copy()})[0] == "a"
 
 
+@pytest.mark.parametrize("square", [True, False])
+def test_auto_takes_the_contrastive_map_where_the_criterion_costs_too_much(
+    monkeypatch, square
+):
+    X, Y, _, starts = _nuisance_paraphrases(n_clusters=40, random_state=0)
+    Y = Y if square else Y[:, :5]
+    n_distinct = len(np.unique(Y, axis=0))
+    monkeypatch.setattr(prior_module, "CRITERION_MAX_COST", len(X) * n_distinct - 1)
+    selected = prior_module.select_prior(X, Y, starts)
+    assert selected.choice == "contrastive" and selected.scores == {}
+    ridge, _ = prior_module.ridge_prior(X, Y, starts)
+    np.testing.assert_allclose(selected.prior, contrastive_map(X, Y, ridge)[0])
+    # One row per cluster: no paraphrases to refine with, the ridge map.
+    singletons = starts[:-1]
+    selected = prior_module.select_prior(X[singletons], Y[singletons],
+                                         np.arange(len(singletons) + 1))
+    assert selected.choice == "shared" and selected.scores == {}
+    # At the limit itself the criterion runs.
+    monkeypatch.setattr(prior_module, "CRITERION_MAX_COST", len(X) * n_distinct)
+    assert prior_module.select_prior(X, Y, starts).scores
+
+
 def test_auto_without_square_maps_or_paraphrases():
     X, Y, groups, starts = _paraphrased_answers("rotated")
     # answers in another space
