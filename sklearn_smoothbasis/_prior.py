@@ -432,8 +432,9 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
         name to its score :math:`s`; empty, and ``choice="shared"``, when no cluster
         has two rows: nothing to hold out, and the contrastive map would be the
         ridge map; empty, and ``choice="contrastive"``, above
-        :data:`CRITERION_MAX_COST`) and ``standard_errors`` (candidate name to the standard error of
-        its paired difference from the best candidate; empty with ``scores``).
+        :data:`CRITERION_MAX_COST`) and ``standard_errors`` (candidate name to the
+        standard error of its paired difference from the best candidate; empty with
+        ``scores``).
     """
     square = X.shape[1] == Y.shape[1]
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
