@@ -93,7 +93,14 @@ def test_grid_search_on_the_dask_backend(data):
         local = sklearn.base.clone(search).set_params(n_jobs=1).fit(X, Y, groups=groups)
     np.testing.assert_allclose(search.cv_results_["mean_test_score"],
                                local.cv_results_["mean_test_score"])
-    assert search.best_params_ == local.best_params_
+    # The score is R^2 of predictions with the groups given, which routing does not
+    # touch: candidates that differ only in routing_temperature tie, up to the
+    # rounding of sums the backend's chunks order differently. The choice must be
+    # one of the best, to rounding.
+    scores = local.cv_results_["mean_test_score"]
+    best = np.flatnonzero(np.isclose(scores, scores.max(), rtol=1e-9, atol=0))
+    assert search.best_index_ in best
+    assert search.best_params_["alpha"] == local.best_params_["alpha"]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
