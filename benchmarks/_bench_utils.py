@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
+
 from _report import BENCHMARKS_PAGE, REPO, machine, write_section
 
 DEFAULT_OUTPUT = BENCHMARKS_PAGE
@@ -53,6 +55,13 @@ def parser(description):
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                    help=f"markdown file of the tables (default {DEFAULT_OUTPUT})")
     return p
+
+
+def load_dataset(name, data_root):
+    """The bundled demo (``"faq_demo"``) or the data set ``data_root / name``."""
+    if name == "faq_demo":
+        return load_faq_demo()
+    return load_embedded_clusters(Path(data_root) / name)
 
 
 def load_average():

@@ -24,12 +24,12 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import split_dataset
-from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import recall_at_k
 
 from _bench_utils import (
     command_line,
     load_average,
+    load_dataset,
     markdown_table,
     parser,
     report,
@@ -41,12 +41,6 @@ from _report import SHARED_DATA
 # data set -> (random splits, at most this many held-out questions per split)
 DATA_SETS = {"faq_demo": (5, None), "unifyweaver_qa": (5, None), "clinc150": (3, 2000)}
 FIXED_K = [1, 2, 4, 8, 16, 32]
-
-
-def _load(name, data_root):
-    if name == "faq_demo":
-        return load_faq_demo()
-    return load_embedded_clusters(data_root / name)
 
 
 def main():
@@ -65,7 +59,7 @@ def main():
             continue
         if args.quick:
             n_splits = 1
-        data = _load(name, args.data_root)
+        data = load_dataset(name, args.data_root)
         n_clusters = len(np.unique(data.groups))
         auto = math.ceil(math.sqrt(n_clusters))
         ks = [k for k in FIXED_K if k <= n_clusters and k != auto] + [auto]

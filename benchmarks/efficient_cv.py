@@ -43,11 +43,11 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_smoothbasis import SmoothingBasisRegressorCV
 from sklearn_smoothbasis.compare import compare_retrieval, search_spaces, split_dataset
-from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 
 from _bench_utils import (
     command_line,
     load_average,
+    load_dataset,
     markdown_table,
     parser,
     report,
@@ -102,11 +102,9 @@ def faq_like(n_clusters=2000, per_cluster=5, dim=128, seed=0):
 
 
 def _load(name, data_root, quick):
-    if name == "faq_demo":
-        return load_faq_demo()
     if name == "synthetic_2000":
         return faq_like(n_clusters=200 if quick else 2000)
-    return load_embedded_clusters(data_root / name)
+    return load_dataset(name, data_root)
 
 
 def _params(params):

@@ -37,10 +37,9 @@ from sklearn.utils import Bunch
 
 from sklearn_smoothbasis import SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import retrieval_split, split_dataset
-from sklearn_smoothbasis.datasets import load_embedded_clusters, load_faq_demo
 from sklearn_smoothbasis.metrics import mean_reciprocal_rank, recall_at_k
 
-from _bench_utils import PACKAGE_STATE, command_line
+from _bench_utils import PACKAGE_STATE, command_line, load_dataset
 from _report import BENCHMARKS_PAGE, SHARED_DATA, machine, write_section
 
 DATASETS = ["faq_demo", "unifyweaver_qa", "clinc150", "unifyweaver_lda"]
@@ -50,10 +49,8 @@ MAX_ITER = 20
 
 
 def load(name, data_root, lda_cache):
-    if name == "faq_demo":
-        return load_faq_demo()
     if name != "unifyweaver_lda":
-        return load_embedded_clusters(data_root / name)
+        return load_dataset(name, data_root)
     if not lda_cache.exists():
         from sklearn_smoothbasis.datasets import load_lda_database
 
