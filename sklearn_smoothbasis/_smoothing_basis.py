@@ -21,6 +21,7 @@ from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
 from ._parallel import cluster_chunks, parallel_chunks
 from ._prior import contrastive_map, ridge_prior, select_prior
+from ._smoothness import answer_graph, smoothness_laplacian
 from ._solvers import (
     BasisObjective,
     basis_matrix,
@@ -92,7 +93,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
               + \lambda\big(1 - \cos(x_r W_i, y_r)\big)\Big]
               + s\,\lVert W_i - P \rVert_F^2\Big)
 
-    with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``alpha``. The
+    with :math:`\lambda` = ``cosine_weight`` and :math:`s` = ``alpha``, plus, with
+    ``smoothness`` :math:`\mu > 0`, :math:`\frac{\mu}{N} \sum_{i<j} S_{ij}
+    \frac{1/n_i + 1/n_j}{2} \lVert W_i - W_j\rVert_F^2` over the answer graph
+    :math:`S` (see ``smoothness``). The
     penalty pulls every map toward the prior where a cluster has little data, which is
     what lets a few questions per cluster help without destroying what one map of all
     the data (the zero-shot identity, a ridge map shrunk toward it, or that map
@@ -194,6 +198,25 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         summed row loss: a ridge of strength ``alpha = s`` in
         :class:`~sklearn.linear_model.Ridge`'s convention, so its pull weakens as a
         cluster gets more rows.
+    smoothness : float, default=0.0
+        Strength :math:`\mu` of the answer-similarity penalty
+        :math:`\frac{\mu}{N} \sum_{i<j} S_{ij} \frac{1/n_i + 1/n_j}{2}
+        \lVert W_i - W_j\rVert_F^2`, which pulls the maps of clusters with near
+        answers toward each other (with the orthonormal basis, a penalty on their
+        coefficient differences). :math:`S` is the symmetrised cosine
+        ``smoothness_neighbors``-nearest-neighbour graph of the clusters' mean
+        targets (``target_means_``), weights :math:`\max(\cos, 0)`; the factor
+        :math:`(1/n_i + 1/n_j)/2` is ``alpha``'s convention, so the pull
+        weakens as clusters get rows. It couples the clusters: their
+        coefficients are solved jointly (Gauss-Newton with conjugate-gradient
+        steps over all clusters), which holds the rows' coefficient statistics,
+        :math:`8 (K^2 + 2K + 5)` bytes per row, of all rows at once (not bounded
+        by ``working_memory``, which bounds the chunks' designs). ``0`` (the
+        default) is the uncoupled model and its solver, unchanged. The graph is
+        rebuilt over the clusters with rows at every :meth:`fit` and
+        :meth:`partial_fit`. See the user guide for when it helps.
+    smoothness_neighbors : int, default=5
+        Neighbours of each cluster in the answer graph of ``smoothness``.
     routing : {"soft", "hard"}, default="soft"
         Prediction of rows with an unknown cluster: ``"soft"`` uses
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(L x, L c_i) / T)`
@@ -218,9 +241,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ``working_memory``), and BLAS is limited to one thread per job while they
         run. ``None`` means 1 unless in a :func:`joblib.parallel_config` context,
         ``-1`` all processors. Results agree for any ``n_jobs`` up to rounding:
-        each cluster's coefficients depend on its rows alone, but the objective
-        and the basis gradient are sums over chunks, added in another order
-        (``benchmarks/parallel.py`` measures the speed-up).
+        each cluster's coefficients depend on its rows alone (with
+        ``smoothness``, on the statistics of all rows, however chunked), but the
+        objective and the basis gradient are sums over chunks, added in another
+        order (``benchmarks/parallel.py`` measures the speed-up).
     random_state : int, RandomState instance or None, default=None
         Seeds the ``"random"`` init, the completion of missing directions and the
         randomized SVD of large problems.
@@ -371,6 +395,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ],
         "prior_alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "smoothness": [Interval(Real, 0, None, closed="left")],
+        "smoothness_neighbors": [IntegerInterval(1, None, closed="left")],
         **_BaseClusterRegressor._routing_constraints,
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -391,6 +417,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         prior="auto",
         prior_alpha="auto",
         alpha=1.0,
+        smoothness=0.0,
+        smoothness_neighbors=5,
         routing="soft",
         routing_temperature=0.03,
         routing_shrinkage="auto",
@@ -409,6 +437,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         self.prior = prior
         self.prior_alpha = prior_alpha
         self.alpha = alpha
+        self.smoothness = smoothness
+        self.smoothness_neighbors = smoothness_neighbors
         self.routing = routing
         self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage
@@ -521,10 +551,17 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         n_basis = basis.shape[0]
         coef = np.zeros((len(starts) - 1, n_basis), dtype=X.dtype)
         chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize)
+        laplacian = None
+        # With smoothness the coefficient step holds the statistics of all rows at
+        # once (BasisObjective._coupled_call): the chunks above bound only each
+        # chunk's design and temporaries, not that.
+        if self.smoothness > 0:  # the answer graph of the clusters solved for
+            graph = answer_graph(cluster_means(Y, starts), self.smoothness_neighbors)
+            laplacian = smoothness_laplacian(graph, np.diff(starts), self.smoothness)
         with parallel_chunks(self.n_jobs, len(chunk_starts) - 1) as run:
             objective = BasisObjective(
                 X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
-                chunk_starts, run,
+                chunk_starts, run, laplacian=laplacian,
             )
             basis, coef, n_iter, loss_curve, converged = fit_basis(
                 objective, basis, coef, solver=self.solver, lr=self.lr,

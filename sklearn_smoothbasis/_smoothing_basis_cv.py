@@ -33,7 +33,8 @@ _CANDIDATE_PRIORS = (*_PRIORS, "auto")
 # The constructor parameters of SmoothingBasisRegressor that the search keeps fixed.
 _FIXED = (
     "n_basis", "lr", "solver", "init", "max_iter", "tol", "reorth_interval",
-    "prior_alpha", "routing", "n_jobs", "random_state", "verbose",
+    "prior_alpha", "smoothness", "smoothness_neighbors", "routing", "n_jobs",
+    "random_state", "verbose",
 )
 
 
@@ -131,6 +132,12 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
     reorth_interval : int or None, default=10
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
     prior_alpha : float or "auto", default="auto"
+        As in :class:`SmoothingBasisRegressor`; fixed during the search.
+    smoothness : float, default=0.0
+        As in :class:`SmoothingBasisRegressor`; fixed during the search (every
+        fold's fit and the refit use it; each builds the answer graph of its own
+        training clusters).
+    smoothness_neighbors : int, default=5
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
     routing : {"soft", "hard"}, default="soft"
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
@@ -246,6 +253,8 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         tol=1e-5,
         reorth_interval=10,
         prior_alpha="auto",
+        smoothness=0.0,
+        smoothness_neighbors=5,
         routing="soft",
         n_jobs=None,
         random_state=None,
@@ -266,6 +275,8 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.reorth_interval = reorth_interval
         self.prior_alpha = prior_alpha
+        self.smoothness = smoothness
+        self.smoothness_neighbors = smoothness_neighbors
         self.routing = routing
         self.n_jobs = n_jobs
         self.random_state = random_state

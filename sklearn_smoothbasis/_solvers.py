@@ -26,6 +26,11 @@ from scipy.sparse import csr_matrix
 from ._linalg import cluster_means, cluster_starts
 from ._loss import _TINY_NORM
 from ._parallel import run_in_turn
+from ._smoothness import (
+    penalty_basis_factor,
+    penalty_value,
+    solve_coupled,
+)
 
 # Newton refinement of the coefficients (cosine_weight > 0): at most this many steps
 # per outer evaluation, each with a per-cluster backtracking line search.
@@ -279,12 +284,20 @@ class _ChunkCoefficientProblem:
         statistics (after :meth:`prepare`)."""
         return self._evaluate(coef - self.start)
 
+    def least_squares_system(self, coef):
+        """Half the Hessian and gradient, at ``coef``, of the squared error (weight
+        1) plus the alpha penalty: its minimiser is ``coef`` minus their solve."""
+        target = self._weighted_cluster_mean(None, self.Ze) + self.shrink[:, None] * (
+            coef @ self.gram)
+        if coef is not self.start and np.any(coef != self.start):
+            target += self._weighted_cluster_mean(None, np.matmul(
+                self.ZZ, (coef - self.start)[self.row_cluster][:, :, None])[:, :, 0])
+        return self._mean_ZZ + self.shrink[:, None, None] * self.gram, target
+
     def _least_squares_step(self):
         """``delta`` minimising the squared-error part plus the alpha penalty."""
-        target = self._weighted_cluster_mean(None, self.Ze) + self.shrink[:, None] * (
-            self.start @ self.gram)
-        return -_batched_solve(
-            self._mean_ZZ + self.shrink[:, None, None] * self.gram, target)
+        hess, target = self.least_squares_system(self.start)
+        return -_batched_solve(hess, target)
 
     def _newton(self, delta):
         """Damped Gauss-Newton steps on the full (cosine) loss, batched over
@@ -382,6 +395,23 @@ def _chunk_pass(X, Y, base, counts, basis_mat, coef, gram, loss, alpha, n_cluste
     return coef, values, grad
 
 
+def _prepare_chunk(X, Y, base, counts, basis_mat, coef, gram, loss, alpha,
+                   typical_value):
+    """One chunk's coefficient problem with its rows' statistics computed at
+    ``coef``, and its exact values ``f_i`` there; the design and the predictions
+    (``m K p`` and ``m p`` values) are dropped, the statistics (``m K^2``) kept."""
+    Z = design(X, basis_mat, coef.shape[1])
+    problem = _ChunkCoefficientProblem(
+        Z, base, Y, counts, gram, loss, alpha, typical_value,
+        coef.astype(X.dtype, copy=False),
+    )
+    rows = loss.row_values(problem.pred, Y).astype(np.float64, copy=False)
+    problem.prepare()
+    values = problem._cluster_mean(rows) + problem._penalty(problem.start)
+    problem.Z = problem.pred = None
+    return problem, values
+
+
 class BasisObjective:
     """Evaluates ``J``, the optimal coefficients and the basis gradient over chunks.
 
@@ -400,9 +430,17 @@ class BasisObjective:
     run : callable, default=None
         Runs an iterable of ``joblib.delayed`` tasks and returns their results in
         order (a ``joblib.Parallel``); None runs them in turn.
+    laplacian : scipy.sparse matrix of shape (N, N) or None, default=None
+        The smoothness penalty's :math:`L`
+        (:func:`._smoothness.smoothness_laplacian`): ``J`` gains
+        ``tr(coef^T L coef Gram) / N`` and the coefficient step is solved jointly
+        over all clusters (:meth:`_coupled_call`). None: no penalty, each
+        cluster's coefficients solved independently per chunk.
     """
 
-    def __init__(self, X, Y, base, starts, loss, alpha, chunk_starts, run=None):
+    def __init__(self, X, Y, base, starts, loss, alpha, chunk_starts, run=None,
+                 laplacian=None):
+        self.laplacian = laplacian
         self.X, self.Y, self.base = X, Y, base
         self.starts = starts
         self.counts = np.diff(starts)
@@ -424,11 +462,15 @@ class BasisObjective:
         penalty = (
             2 * self.alpha * np.linalg.norm(coef.T @ (coef / self.counts[:, None]), 2)
         )
+        if self.laplacian is not None:
+            penalty += np.linalg.norm(penalty_basis_factor(self.laplacian, coef), 2)
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
 
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
         """Return ``(J, coef, grad)``; with ``solve`` the coefficients are "
         "re-optimised."""
+        if self.laplacian is not None:
+            return self._coupled_call(basis, coef, solve=solve, need_grad=need_grad)
         K = basis.shape[0]
         flat = basis.reshape(K, -1)
         gram = flat @ flat.T
@@ -460,6 +502,95 @@ class BasisObjective:
             )
             grad += (penalty.astype(basis.dtype) @ flat).reshape(basis.shape)
         return value, coef, grad
+
+    def _chunk_tasks(self, function, coef, *args):
+        """One ``joblib.delayed`` call of ``function`` per chunk, on its rows and
+        its clusters' rows of ``coef``, followed by ``args``."""
+        tasks = []
+        for c0, c1 in zip(self.chunk_starts[:-1], self.chunk_starts[1:]):
+            r0, r1 = self.starts[c0], self.starts[c1]
+            base = None if self.base is None else self.base[r0:r1]
+            tasks.append(delayed(function)(
+                self.X[r0:r1], self.Y[r0:r1], base, self.counts[c0:c1], *args[:1],
+                coef[c0:c1], *args[1:],
+            ))
+        return tasks
+
+    def _coupled_call(self, basis, coef, *, solve, need_grad):
+        """:meth:`__call__` with the smoothness penalty: the coefficients of all
+        clusters solved jointly.
+
+        A first pass over the chunks computes each row's statistics
+        (:meth:`_ChunkCoefficientProblem.prepare`) and keeps them, the designs
+        dropped; :func:`._smoothness.solve_coupled` solves the coupled problem from
+        them; a second pass recomputes the designs for the exact values and the
+        basis gradient (:func:`_chunk_pass` without a solve). Memory: the
+        statistics of *all* rows are held at once between the passes, ``8 (K^2 +
+        2 K + 5)`` bytes per row besides the data (``K^2``: ``Z_r Z_r^T``), while
+        ``working_memory`` bounds only each chunk's design and temporaries. The
+        coefficients are kept at the start unless the joint objective, computed
+        exactly from the predictions, is at most as large: it never increases.
+        """
+        K = basis.shape[0]
+        flat = basis.reshape(K, -1)
+        gram = flat @ flat.T
+        gram64 = gram.astype(np.float64)
+        mat = basis_matrix(basis)
+        dtype = self.X.dtype
+        if solve:
+            prepared = self.run(self._chunk_tasks(
+                _prepare_chunk, coef, mat, gram, self.loss, self.alpha,
+                self.typical_value,
+            ))
+            problems = [r[0] for r in prepared]
+            start_value = (float(np.concatenate([r[1] for r in prepared]).sum())
+                           + penalty_value(self.laplacian, coef, gram64))
+            del prepared
+            rtol = max(_NEWTON_RTOL, 100 * np.finfo(dtype).eps)
+            new_coef = solve_coupled(
+                problems, self.chunk_starts, self.laplacian, gram64, self.run,
+                cosine=self.loss.cosine_weight > 0, cold_start=not coef.any(),
+                scale=1e-6 * self.typical_value * self.n_clusters, rtol=rtol,
+            ).astype(coef.dtype)
+            del problems
+        else:
+            new_coef = coef
+        value, grad = self._coupled_pass(basis, new_coef, mat, gram, gram64, need_grad)
+        if solve:
+            # Exact values from predictions in the data's dtype: keep the start
+            # unless the solved coefficients are at most a few ulps worse.
+            rounding = 16 * np.finfo(dtype).eps * abs(start_value)
+            if value * self.n_clusters > start_value + rounding:
+                new_coef = coef
+                value, grad = self._coupled_pass(basis, coef, mat, gram, gram64,
+                                                 need_grad)
+        return value, new_coef, grad
+
+    def _coupled_pass(self, basis, coef, mat, gram, gram64, need_grad):
+        """``J`` (with the smoothness penalty) and its basis gradient at fixed
+        coefficients: one pass over the chunks."""
+        results = self.run(self._chunk_tasks(
+            _chunk_pass, coef, mat, gram, self.loss, self.alpha, self.n_clusters,
+            self.typical_value, False, need_grad,
+        ))
+        value = (float(np.concatenate([r[1] for r in results]).sum())
+                 + penalty_value(self.laplacian, coef, gram64)) / self.n_clusters
+        if not need_grad:
+            return value, None
+        grad_mat = results[0][2]
+        for r in results[1:]:
+            grad_mat = grad_mat + r[2]
+        grad = np.ascontiguousarray(
+            grad_mat.reshape(basis.shape[1], basis.shape[0], -1).transpose(1, 0, 2)
+        )
+        coef64 = coef.astype(np.float64)
+        factor = penalty_basis_factor(self.laplacian, coef64)
+        if self.alpha > 0:
+            factor += (2 * self.alpha) * (coef64.T @ (coef64 / self.counts[:, None]))
+        factor /= self.n_clusters
+        flat = basis.reshape(basis.shape[0], -1)
+        grad += (factor.astype(basis.dtype) @ flat).reshape(basis.shape)
+        return value, grad
 
 
 def _lbfgs_direction(grad, pairs):

@@ -22,6 +22,7 @@ ARRAY_MODULES = {
     "sklearn_smoothbasis._init",
     "sklearn_smoothbasis._prior",
     "sklearn_smoothbasis._routing",
+    "sklearn_smoothbasis._smoothness",
 }
 ESTIMATOR_MODULES = {
     "sklearn_smoothbasis._base",

@@ -19,6 +19,7 @@ from sklearn_smoothbasis._base import _BaseClusterRegressor
 FAST_ESTIMATORS = [
     SmoothingBasisRegressor(max_iter=20, random_state=0),
     SmoothingBasisRegressor(prior="shared", max_iter=20, random_state=0),
+    SmoothingBasisRegressor(smoothness=0.5, max_iter=20, random_state=0),
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),
