@@ -69,16 +69,11 @@ def _map_gram(X, B, starts, labels):
     return gram
 
 
-def top_map_directions(X, B, starts, n_components, random_state):
-    """Top right singular vectors of the stacked maps ``vec(X_i^T B_i)``.
-
-    Returns an orthonormal basis of shape ``(n_components, d, p)``. Directions with a
-    negligible singular value (for instance vanishing maps) are replaced by
-    random directions orthogonal to the others, so the result always has full rank.
-    """
+def top_map_weights(X, B, starts, labels, n_components, rng):
+    """Cluster weights ``U`` (``N x n_components``) of the top directions of the maps:
+    direction ``j`` is ``sum_i U[i, j] X_i^T B_i``, of squared norm ``eigval[j]``
+    (descending, clipped at 0). Returns ``(U, eigval)``."""
     n_clusters = len(starts) - 1
-    labels = np.repeat(np.arange(n_clusters), np.diff(starts))
-    rng = check_random_state(random_state)
     if X.shape[0] <= _EXACT_GRAM_MAX_ROWS:
         gram = _map_gram(X, B, starts, labels)
         eigval, U = np.linalg.eigh(gram)
@@ -97,14 +92,28 @@ def top_map_directions(X, B, starts, n_components, random_state):
         eigval, rot = np.linalg.eigh(U.T @ small)
         U = U @ rot
     order = np.argsort(eigval)[::-1][:n_components]
-    eigval, U = np.maximum(eigval[order], 0.0), U[:, order]
+    return U[:, order], np.maximum(eigval[order], 0.0)
+
+
+def n_usable_directions(eigval):
+    """How many leading directions have a singular value that is not negligible."""
+    if not eigval.size:
+        return 0
+    return int(np.sum(eigval > 1e-10 * max(eigval[0], np.finfo(np.float64).tiny)))
+
+
+def top_map_directions(X, B, starts, n_components, random_state):
+    """Top right singular vectors of the stacked maps ``vec(X_i^T B_i)``.
+
+    Returns an orthonormal basis of shape ``(n_components, d, p)``. Directions with a
+    negligible singular value (for instance vanishing maps) are replaced by
+    random directions orthogonal to the others, so the result always has full rank.
+    """
+    labels = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
+    rng = check_random_state(random_state)
+    U, eigval = top_map_weights(X, B, starts, labels, n_components, rng)
     basis = _maps_times(X, B, starts, labels, U.astype(X.dtype))
-    usable = (
-        eigval > 1e-10 * max(eigval[0], np.finfo(np.float64).tiny)
-        if eigval.size
-        else []
-    )
-    n_usable = int(np.sum(usable))
+    n_usable = n_usable_directions(eigval)
     if n_usable < n_components:
         filler = rng.standard_normal((n_components - n_usable,) + basis.shape[1:])
         basis = np.concatenate([basis[:n_usable], filler.astype(X.dtype)])

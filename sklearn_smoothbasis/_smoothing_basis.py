@@ -19,6 +19,13 @@ from ._growing import (
 from ._init import random_basis, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
+from ._low_rank import (
+    LowRankObjective,
+    factored_design,
+    low_rank_map_directions,
+    random_factors,
+    split_factors,
+)
 from ._parallel import cluster_chunks, parallel_chunks
 from ._prior import contrastive_map, ridge_prior, select_prior
 from ._smoothness import answer_graph, smoothness_laplacian
@@ -27,7 +34,6 @@ from ._solvers import (
     basis_matrix,
     design,
     fit_basis,
-    orthonormalize,
     predict_from_design,
 )
 
@@ -115,6 +121,21 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         clusters on: on the three retrieval sets measured, Recall@1 was flat in
         :math:`K` from 8 to 32 (within a point) while the fit time grows with
         :math:`K` (``benchmarks/basis_size.py``).
+    basis_rank : int or None, default=None
+        ``None``: dense basis maps. An int :math:`r`: each basis map is
+        :math:`G_k = U_k V_k^T` of rank at most :math:`r`, stored and applied in
+        factored form (``basis_left_``, ``basis_right_``; no ``n_features x
+        n_targets`` map is ever formed), so a row costs :math:`O(K r (d + p) + K^2
+        r^2)` in fit and :math:`O(K r (d + p))` in prediction instead of
+        :math:`O(K d p)`, and the basis takes :math:`K r (d + p)` numbers instead of
+        :math:`K d p`. The solver runs on the factors, with the ``"svd"`` init's
+        directions truncated to their best rank :math:`r`. It must be at most
+        ``min(n_features, n_targets)`` (an error otherwise); at that value the
+        model is the dense one, still factored. With ``solver="gd"`` the
+        re-orthonormalisation every ``reorth_interval`` iterations becomes a
+        rebalancing of the factors (each :math:`G_k` scaled to unit Frobenius norm,
+        its coefficients scaled along, :math:`U_k^T U_k = V_k^T V_k`): mixing the
+        maps would raise their rank. See the user guide.
     cosine_weight : float in [0, 1], default=0.5
         Weight :math:`\lambda` of the cosine distance against the squared error.
     lr : float, default=1.0
@@ -222,7 +243,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(L x, L c_i) / T)`
         (see ``routing_shrinkage``), computed as
         :math:`x P + \sum_k (\sum_i w_i C_{ik}) x G_k` in :math:`O(K d p + N d)` per
-        row (plus :math:`d^2` for :math:`L x`); ``"hard"`` uses the nearest
+        row (:math:`O(K r (d + p) + N d)` with ``basis_rank``; plus :math:`d^2` for
+        :math:`L x`); ``"hard"`` uses the nearest
         centroid's map.
     routing_temperature : float, default=0.03
         Softmax temperature :math:`T` of soft routing.
@@ -253,8 +275,18 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
 
     Attributes
     ----------
-    basis_ : ndarray of shape (`n_basis_`, `n_features_in_`, `n_targets_`)
+    basis_ : ndarray of shape (`n_basis_`, `n_features_in_`, `n_targets_`) or None
         The shared basis :math:`G`, orthonormal in the Frobenius inner product.
+        None with ``basis_rank``: the maps exist in factored form only (form one
+        as ``basis_left_[k] @ basis_right_[k].T`` if needed), as the point of the
+        option is never to hold :math:`K d p` numbers.
+    basis_left_ : ndarray of shape (`n_basis_`, `n_features_in_`, basis_rank) or None
+        With ``basis_rank``: the factors :math:`U_k` of
+        :math:`G_k = U_k V_k^T`, each :math:`G_k` of unit Frobenius norm (not
+        orthogonal to the others) and balanced, :math:`U_k^T U_k = V_k^T V_k`
+        diagonal. None without ``basis_rank``.
+    basis_right_ : ndarray of shape (`n_basis_`, `n_targets_`, basis_rank) or None
+        With ``basis_rank``: the factors :math:`V_k`. None without ``basis_rank``.
     coefficients_ : ndarray of shape (n_clusters, `n_basis_`)
         Coefficients :math:`C` of each cluster, in the order of ``clusters_``.
     clusters_ : ndarray of shape (n_clusters,)
@@ -381,6 +413,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
 
     _parameter_constraints = {
         "n_basis": [IntegerInterval(1, None, closed="left"), StrOptions({"auto"})],
+        "basis_rank": [IntegerInterval(1, None, closed="left"), None],
         "cosine_weight": [Interval(Real, 0, 1, closed="both")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"lbfgs", "gd"})],
@@ -407,6 +440,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         self,
         n_basis="auto",
         *,
+        basis_rank=None,
         cosine_weight=0.5,
         lr=1.0,
         solver="lbfgs",
@@ -427,6 +461,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         verbose=0,
     ):
         self.n_basis = n_basis
+        self.basis_rank = basis_rank
         self.cosine_weight = cosine_weight
         self.lr = lr
         self.solver = solver
@@ -448,6 +483,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
 
     def _check_params(self, n_features, n_targets, n_clusters):
         """Cross-parameter checks; returns the resolved number of basis matrices."""
+        self._check_basis_rank(n_features, n_targets)
         most = min(n_clusters, n_features * n_targets)
         if self.n_basis == "auto":
             return min(math.ceil(math.sqrt(n_clusters)), AUTO_MAX_BASIS, most)
@@ -459,6 +495,24 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 "are identifiable. Lower n_basis or pass more clusters."
             )
         return self.n_basis
+
+    def _check_basis_rank(self, n_features, n_targets):
+        if self.basis_rank is None:
+            return
+        if self.smoothness > 0:
+            raise ValueError(
+                f"basis_rank={self.basis_rank} cannot yet be combined with "
+                f"smoothness={self.smoothness}: the smoothness penalty's joint "
+                "coefficient solve works on dense basis maps only. Use basis_rank=None "
+                "or smoothness=0."
+            )
+        if self.basis_rank > min(n_features, n_targets):
+            raise ValueError(
+                f"basis_rank={self.basis_rank} is larger than the rank a "
+                f"{n_features} x {n_targets} basis map can have, "
+                f"min(n_features, n_targets) = {min(n_features, n_targets)}. Lower "
+                "basis_rank, or use basis_rank=None for dense basis maps."
+            )
 
     def _fit_prior(self, X, Y, starts):
         d, p = X.shape[1], Y.shape[1]
@@ -504,7 +558,12 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         return prior
 
     def _initial_basis(self, X, Y, base, starts, n_basis):
+        """The initial basis, or with ``basis_rank`` the factors ``[U; V]``."""
+        rank = self.basis_rank
         if self.init == "random":
+            if rank is not None:
+                return random_factors(n_basis, X.shape[1], Y.shape[1], rank, X.dtype,
+                                      self.random_state)
             return random_basis(
                 n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state
             )
@@ -512,15 +571,29 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
         ridge = self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
         factors = cluster_ridge_factors(X, residual, starts, ridge)
+        if rank is not None:
+            return low_rank_map_directions(X, factors, starts, n_basis, rank,
+                                           self.random_state)
         return top_map_directions(X, factors, starts, n_basis, self.random_state)
 
-    def _chunk_starts(self, starts, n_basis, n_targets, itemsize):
+    def _basis_parameters(self):
+        """The fitted basis as the solver's parameter array (``[U; V]`` factored)."""
+        if self.basis_ is not None:
+            return self.basis_
+        return np.concatenate([self.basis_left_, self.basis_right_], axis=1)
+
+    def _chunk_starts(self, starts, n_basis, n_targets, itemsize, rank=None):
         """Cluster offsets of the chunks (:func:`._parallel.cluster_chunks`)."""
         # Per row, in the data's dtype: the design, the weighted gradient rows and
         # their copies (4 K p), the predictions, residuals and row gradients (6 p),
         # Z Z^T (K^2); in float64, the coefficient step's statistics and
         # temporaries (2 K^2 + 6 K).
-        row_bytes = (itemsize * (4 * n_basis * n_targets + n_basis**2 + 6 * n_targets)
+        width = 4 * n_basis * n_targets
+        if rank is not None:
+            # Factored: X U, its products with V^T V and e V^T, the two weighted
+            # gradient rows (5 K r) instead of the design and its gradient rows.
+            width = 5 * n_basis * rank
+        row_bytes = (itemsize * (width + n_basis**2 + 6 * n_targets)
                      + 8 * (2 * n_basis**2 + 6 * n_basis))
         return cluster_chunks(starts, row_bytes, self.n_jobs)
 
@@ -549,8 +622,11 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         ``basis_``, ``coefficients_``, ``n_iter_``, ``loss_curve_``, ``objective_``;
         returns whether it converged."""
         n_basis = basis.shape[0]
+        # A factored basis is passed as [U; V], of d + p rows per basis map.
+        rank = basis.shape[2] if basis.shape[1] == X.shape[1] + Y.shape[1] else None
         coef = np.zeros((len(starts) - 1, n_basis), dtype=X.dtype)
-        chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize)
+        chunk_starts = self._chunk_starts(starts, n_basis, Y.shape[1], X.itemsize,
+                                          rank)
         laplacian = None
         # With smoothness the coefficient step holds the statistics of all rows at
         # once (BasisObjective._coupled_call): the chunks above bound only each
@@ -559,7 +635,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
             graph = answer_graph(cluster_means(Y, starts), self.smoothness_neighbors)
             laplacian = smoothness_laplacian(graph, np.diff(starts), self.smoothness)
         with parallel_chunks(self.n_jobs, len(chunk_starts) - 1) as run:
-            objective = BasisObjective(
+            objective = (BasisObjective if rank is None else LowRankObjective)(
                 X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
                 chunk_starts, run, laplacian=laplacian,
             )
@@ -568,8 +644,14 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 max_iter=max_iter, tol=self.tol,
                 reorth_interval=self.reorth_interval, verbose=self.verbose,
             )
-            basis, coef = orthonormalize(basis, coef)
+            basis, coef = objective.normalize(basis, coef)
             self.objective_ = objective(basis, coef, solve=False, need_grad=False)[0]
+        self.basis_left_ = self.basis_right_ = None
+        if rank is not None:
+            self.basis_left_, self.basis_right_ = (
+                np.ascontiguousarray(f) for f in split_factors(basis, X.shape[1])
+            )
+            basis = None
         self.basis_, self.coefficients_ = basis, coef
         self.n_iter_, self.loss_curve_ = n_iter, loss_curve
         return converged
@@ -591,7 +673,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         row_starts, has_rows = non_empty_starts(starts)
         self._update_prior(X, Y, row_starts)
         base = None if self.prior_ is None else X @ self.prior_
-        self._solve(X, Y, base, row_starts, self.basis_, max_iter=1)
+        self._solve(X, Y, base, row_starts, self._basis_parameters(), max_iter=1)
         fitted_coef = self.coefficients_
         self.coefficients_ = np.zeros((n_clusters, self.n_basis_), dtype=X.dtype)
         self.coefficients_[has_rows] = fitted_coef
@@ -648,9 +730,14 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         self._answer_neighbors[new_index] = n_neighbors
 
     def _predict_coefficient_rows(self, X, coef_rows):
-        Z = design(X, basis_matrix(self.basis_), self.n_basis_)
         base = None if self.prior_ is None else X @ self.prior_
-        return predict_from_design(Z, coef_rows.astype(X.dtype, copy=False), base)
+        coef_rows = coef_rows.astype(X.dtype, copy=False)
+        if self.basis_ is None:  # factored
+            left = self.basis_left_.astype(X.dtype, copy=False)
+            right = self.basis_right_.astype(X.dtype, copy=False)
+            return factored_design(X, left, right).predict(coef_rows, base)
+        Z = design(X, basis_matrix(self.basis_), self.n_basis_)
+        return predict_from_design(Z, coef_rows, base)
 
     def _predict_hard(self, X, clusters):
         return self._predict_coefficient_rows(X, self.coefficients_[clusters])
@@ -659,6 +746,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         # The design row (K p), x P and the prediction (2 p), the coefficient row
         # and its cast (2 K).
         K, p = self.n_basis_, self.n_targets_
+        if self.basis_ is None:  # factored: X U and its coefficient-weighted copy
+            return 2 * K * self.basis_left_.shape[2] + 2 * p + 2 * K
         return K * p + 2 * p + 2 * K
 
     def _predict_soft(self, X, weights):

@@ -32,9 +32,9 @@ _PRIORS = ("identity", "shared", "contrastive")
 _CANDIDATE_PRIORS = (*_PRIORS, "auto")
 # The constructor parameters of SmoothingBasisRegressor that the search keeps fixed.
 _FIXED = (
-    "n_basis", "lr", "solver", "init", "max_iter", "tol", "reorth_interval",
-    "prior_alpha", "smoothness", "smoothness_neighbors", "routing", "n_jobs",
-    "random_state", "verbose",
+    "n_basis", "basis_rank", "lr", "solver", "init", "max_iter", "tol",
+    "reorth_interval", "prior_alpha", "smoothness", "smoothness_neighbors", "routing",
+    "n_jobs", "random_state", "verbose",
 )
 
 
@@ -119,6 +119,9 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         basis. ``"cold"``: from its own initial basis, as the plain grid search.
     n_basis : int or "auto", default="auto"
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
+    basis_rank : int or None, default=None
+        As in :class:`SmoothingBasisRegressor` (low-rank basis maps); fixed during
+        the search.
     lr : float, default=1.0
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
     solver : {"lbfgs", "gd"}, default="lbfgs"
@@ -246,6 +249,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         cv=None,
         alpha_path="warm",
         n_basis="auto",
+        basis_rank=None,
         lr=1.0,
         solver="lbfgs",
         init="svd",
@@ -268,6 +272,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self.cv = cv
         self.alpha_path = alpha_path
         self.n_basis = n_basis
+        self.basis_rank = basis_rank
         self.lr = lr
         self.solver = solver
         self.init = init
@@ -401,7 +406,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
                 else:  # the prior kept, the solver from the path's basis
                     model.set_params(alpha=alphas[a])
                     start = (
-                        model.basis_ if self.alpha_path == "warm"
+                        model._basis_parameters() if self.alpha_path == "warm"
                         else model._initial_basis(X_fit, Y_fit, base, starts,
                                                   model.n_basis_)
                     )

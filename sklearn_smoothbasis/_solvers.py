@@ -97,6 +97,31 @@ def predict_from_design(Z, coef_rows, base):
     return pred
 
 
+class DenseDesign:
+    """The design ``Z`` (``m x K x p``) of one chunk, as the coefficient step reads it.
+
+    The coefficient step touches the design through three operations only:
+    :meth:`predict` (``base + Z_r^T c_r``), :meth:`times` (``Z_r E_r`` for a few
+    vectors ``E_r`` of length ``p`` per row) and :meth:`gram` (``Z_r Z_r^T``). A
+    factored basis implements them without
+    forming ``Z`` (``FactoredDesign`` of ``_low_rank``).
+    """
+
+    def __init__(self, Z):
+        self.Z, self.dtype = Z, Z.dtype
+
+    def predict(self, coef_rows, base):
+        return predict_from_design(self.Z, coef_rows, base)
+
+    def times(self, E):
+        """``Z_r E_r`` for ``E`` of shape ``(m, p, j)``: shape ``(m, K, j)``."""
+        return np.matmul(self.Z, E)
+
+    def gram(self):
+        """``Z_r Z_r^T``: shape ``(m, K, K)``."""
+        return np.matmul(self.Z, self.Z.transpose(0, 2, 1))
+
+
 class _ChunkCoefficientProblem:
     """The coefficient sub-problems of the clusters of one chunk, for a fixed basis.
 
@@ -127,7 +152,9 @@ class _ChunkCoefficientProblem:
     """
 
     def __init__(self, Z, base, Y, counts, gram, loss, alpha, typical_value, coef):
-        self.Z, self.base, self.Y = Z, base, Y
+        # Z: the design array, or an object with DenseDesign's methods.
+        self.design = Z if hasattr(Z, "gram") else DenseDesign(Z)
+        self.base, self.Y = base, Y
         self.typical_value = typical_value
         self.counts = counts
         self.starts = cluster_starts(counts)
@@ -142,7 +169,7 @@ class _ChunkCoefficientProblem:
         self.rows = None
 
     def _predict(self, coef):
-        return predict_from_design(self.Z, coef[self.row_cluster], self.base)
+        return self.design.predict(coef[self.row_cluster], self.base)
 
     def _cluster_mean(self, a):
         """Mean over the rows of each cluster (first axis)."""
@@ -193,10 +220,10 @@ class _ChunkCoefficientProblem:
     # -- the statistics of each row, and f_i, its gradient and curvature from them --
 
     def _statistics(self):
-        Z, pred0 = self.Z, self.pred
+        design, pred0 = self.design, self.pred
         residual = pred0 - self.Y
         if self.loss.cosine_weight > 0:
-            both = np.matmul(Z, np.stack([residual, pred0], axis=2))
+            both = design.times(np.stack([residual, pred0], axis=2))
             self.Ze = both[:, :, 0].astype(np.float64)
             self.Zp = both[:, :, 1].astype(np.float64)
             self.pp0 = np.einsum("ij,ij->i", pred0, pred0, dtype=np.float64)
@@ -204,9 +231,9 @@ class _ChunkCoefficientProblem:
             self.y_norm = np.sqrt(np.einsum("ij,ij->i", self.Y, self.Y,
                                             dtype=np.float64))
         else:
-            self.Ze = np.matmul(Z, residual[:, :, None])[:, :, 0].astype(np.float64)
+            self.Ze = design.times(residual[:, :, None])[:, :, 0].astype(np.float64)
         self.ee0 = np.einsum("ij,ij->i", residual, residual, dtype=np.float64)
-        self.ZZ = np.matmul(Z, Z.transpose(0, 2, 1)).astype(np.float64)
+        self.ZZ = design.gram().astype(np.float64)
 
     def _rows(self, delta, *, derivatives):
         """Row losses at ``c0 + delta`` from the statistics; with ``derivatives``
@@ -304,7 +331,7 @@ class _ChunkCoefficientProblem:
         clusters."""
         values, grad, hess = self._evaluate(delta)
         # Below a few hundred ulps of f_i the predicted decrease is rounding noise.
-        rtol = max(_NEWTON_RTOL, 100 * np.finfo(self.Z.dtype).eps)
+        rtol = max(_NEWTON_RTOL, 100 * np.finfo(self.design.dtype).eps)
         for step in range(_MAX_NEWTON_STEPS):
             if step:
                 values, grad, hess = self._evaluate(delta)
@@ -353,7 +380,7 @@ class _ChunkCoefficientProblem:
         values, row_grad = self._exact_values(pred, coef)
         # Values computed from predictions in the data's dtype are exact to a few
         # ulps: the coefficients solved are kept unless worse by more than that.
-        rounding = 16 * np.finfo(self.Z.dtype).eps * np.abs(start_values)
+        rounding = 16 * np.finfo(self.design.dtype).eps * np.abs(start_values)
         worse = values > start_values + rounding
         if worse.any():  # where the steps lost to rounding: keep the start
             coef[worse] = self.coef[worse]
@@ -408,7 +435,7 @@ def _prepare_chunk(X, Y, base, counts, basis_mat, coef, gram, loss, alpha,
     rows = loss.row_values(problem.pred, Y).astype(np.float64, copy=False)
     problem.prepare()
     values = problem._cluster_mean(rows) + problem._penalty(problem.start)
-    problem.Z = problem.pred = None
+    problem.design = problem.pred = None
     return problem, values
 
 
@@ -454,9 +481,10 @@ class BasisObjective:
         prior_rows = loss.row_values(np.zeros_like(Y) if base is None else base, Y)
         self.typical_value = float(np.mean(cluster_means(prior_rows, starts)))
 
-    def lipschitz(self, coef):
+    def lipschitz(self, coef, basis=None):
         """Lipschitz constant of the basis gradient, ``coef`` fixed, estimated from
-        :meth:`ClusterLoss.curvature_scale` (an upper bound for the squared error)."""
+        :meth:`ClusterLoss.curvature_scale` (an upper bound for the squared error);
+        it does not depend on ``basis``."""
         coef = coef.astype(np.float64)
         data = np.dot(np.einsum("ik,ik->i", coef, coef), self._curvature)
         penalty = (
@@ -465,6 +493,11 @@ class BasisObjective:
         if self.laplacian is not None:
             penalty += np.linalg.norm(penalty_basis_factor(self.laplacian, coef), 2)
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
+
+    @staticmethod
+    def normalize(basis, coef):
+        """The same maps in the gauge the solver prefers: an orthonormal basis."""
+        return orthonormalize(basis, coef)
 
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
         """Return ``(J, coef, grad)``; with ``solve`` the coefficients are "
@@ -620,7 +653,9 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
 
     ``solver="gd"`` takes the proposal's gradient steps on the basis, of length
     ``lr / L`` with ``L`` the Lipschitz bound of :meth:`BasisObjective.lipschitz`, and
-    re-orthonormalises every ``reorth_interval`` iterations. ``solver="lbfgs"`` takes
+    puts the basis in its preferred gauge every ``reorth_interval`` iterations
+    (``objective.normalize``: re-orthonormalising a dense basis, balancing a factored
+    one; the maps are unchanged). ``solver="lbfgs"`` takes
     L-BFGS steps on the basis with the coefficients eliminated (each evaluation solves
     them); where it has no usable curvature pair yet (the objective need not be
     convex) it takes a gradient step, expanded while the objective keeps decreasing.
@@ -641,7 +676,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
         if not np.any(grad):  # stationary: nothing left to do
             converged, n_iter = True, n_iter - 1
             break
-        step_length = lr / objective.lipschitz(coef)
+        step_length = lr / objective.lipschitz(coef, basis)
         quasi_newton = solver == "lbfgs" and bool(pairs)
         if quasi_newton:
             direction = _lbfgs_direction(grad, pairs).astype(basis.dtype, copy=False)
@@ -693,7 +728,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
         decrease = (value - new_value) / max(abs(value), np.finfo(np.float64).tiny)
         basis, coef, value, grad = trial, new_coef, new_value, new_grad
         if solver == "gd" and reorth_interval and n_iter % reorth_interval == 0:
-            basis, coef = orthonormalize(basis, coef)
+            basis, coef = objective.normalize(basis, coef)
             value, coef, grad = objective(basis, coef, solve=False)
         loss_curve.append(value)
         if verbose:

@@ -43,7 +43,12 @@ from ._smoothing_basis_cv import SmoothingBasisRegressorCV
 __all__ = ["RetrievalBundle", "load", "load_bundle", "save", "save_bundle"]
 
 FORMAT_NAME = "sklearn-smoothbasis-model"
-FORMAT_VERSION = 1
+# Version 2 added the factored basis of basis_rank (arrays basis_left and
+# basis_right, dimension basis_rank); a file without it is written as version 1, which
+# every reader of version 1 reads as before.
+FORMAT_VERSION = 2
+_FORMAT_VERSIONS = (1, 2)
+_FACTORED_ARRAYS = ("basis_left", "basis_right")
 MANIFEST = "manifest.json"
 
 _ESTIMATORS = {
@@ -66,7 +71,9 @@ _ROUTING_ARRAYS = {
 _ARRAYS = {
     "SmoothingBasisRegressor": {
         **_CLUSTER_ARRAYS, **_ROUTING_ARRAYS,
-        "basis": ("basis_", ("n_basis", "n_features", "n_targets"), False),
+        "basis": ("basis_", ("n_basis", "n_features", "n_targets"), True),
+        "basis_left": ("basis_left_", ("n_basis", "n_features", "basis_rank"), True),
+        "basis_right": ("basis_right_", ("n_basis", "n_targets", "basis_rank"), True),
         "coefficients": ("coefficients_", ("n_clusters", "n_basis"), False),
         "prior": ("prior_", ("n_features", "n_targets"), True),
         "target_means": ("target_means_", ("n_clusters", "n_targets"), True),
@@ -183,14 +190,15 @@ def _model_manifest_and_arrays(model, keep_rows):
     feature_names = getattr(model, "feature_names_in_", None)
     manifest = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if set(_FACTORED_ARRAYS) & set(arrays) else 1,
         "estimator": name,
         "package_version": __version__,
         "dimensions": {
             "n_clusters": len(clusters),
             "n_features": int(model.n_features_in_),
             "n_targets": int(model.n_targets_),
-            **{k: int(v) for k, v in dimensions.items() if k == "n_basis"},
+            **{k: int(v) for k, v in dimensions.items()
+               if k in ("n_basis", "basis_rank")},
         },
         "targets_1d": bool(model._y_1d),
         "clusters": clusters,
@@ -322,10 +330,10 @@ class _Reader:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
             self.fail(f"{MANIFEST} does not declare format {FORMAT_NAME!r}.")
         version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in _FORMAT_VERSIONS or isinstance(version, bool):
             self.fail(
                 f"format version {version!r}; this version of sklearn-smoothbasis "
-                f"reads format version {FORMAT_VERSION}."
+                f"reads format versions {' and '.join(map(str, _FORMAT_VERSIONS))}."
             )
         for key, kind in [
             ("estimator", str), ("dimensions", dict), ("targets_1d", bool),
@@ -446,6 +454,8 @@ def _model_from_file(reader):
         attributes[attribute] = reader.array(
             file_name, declared[file_name], [dimensions[d] for d in shape]
         )
+    if name == "SmoothingBasisRegressor":
+        _check_basis_form(reader, manifest, declared)
     cls = _ESTIMATORS[name]
     params = manifest["params"]
     unknown_params = sorted(set(params) - set(cls().get_params()))
@@ -485,6 +495,29 @@ def _model_from_file(reader):
         setattr(model, attribute, value)
     _read_rows(reader, manifest, model)
     return model, manifest
+
+
+def _check_basis_form(reader, manifest, declared):
+    """A smoothing basis is stored dense (``basis``) or factored (``basis_left`` and
+    ``basis_right``, format version 2, parameter ``basis_rank`` equal to the
+    dimension), never both nor neither."""
+    factored = [a for a in _FACTORED_ARRAYS if a in declared]
+    if ("basis" in declared) == bool(factored) or len(factored) == 1:
+        present = [a for a in ("basis", *_FACTORED_ARRAYS) if a in declared]
+        reader.fail(
+            "a SmoothingBasisRegressor file holds either the array 'basis' or both "
+            f"'basis_left' and 'basis_right'; got {', '.join(present) or 'none'}."
+        )
+    rank = manifest["params"].get("basis_rank")
+    if factored and manifest["format_version"] < 2:
+        reader.fail("factored basis arrays need format version 2.")
+    if factored and rank != manifest["dimensions"].get("basis_rank"):
+        reader.fail(
+            f"parameter basis_rank={rank!r} does not match the factored basis's "
+            f"dimension basis_rank={manifest['dimensions'].get('basis_rank')!r}."
+        )
+    if not factored and rank is not None:
+        reader.fail(f"parameter basis_rank={rank!r} but the basis is not factored.")
 
 
 def _count_list(values, length, what, fail):

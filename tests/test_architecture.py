@@ -20,6 +20,7 @@ ARRAY_MODULES = {
     "sklearn_smoothbasis._loss",
     "sklearn_smoothbasis._solvers",
     "sklearn_smoothbasis._init",
+    "sklearn_smoothbasis._low_rank",
     "sklearn_smoothbasis._prior",
     "sklearn_smoothbasis._routing",
     "sklearn_smoothbasis._smoothness",

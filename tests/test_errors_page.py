@@ -268,6 +268,21 @@ CASES = [
     ),
     Case(
         FIT,
+        "basis_rank larger than min(n_features, n_targets)",
+        lambda tmp: SmoothingBasisRegressor(basis_rank=50).fit(X, Y, GROUPS),
+        "basis_rank=50 is larger than the rank a",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "basis_rank with smoothness (not yet combined)",
+        lambda tmp: SmoothingBasisRegressor(basis_rank=2, smoothness=1.0).fit(
+            X, Y, GROUPS),
+        "basis_rank=2 cannot yet be combined with smoothness=1.0",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
         "prior='identity' with n_features != n_targets",
         lambda tmp: SmoothingBasisRegressor(prior="identity").fit(X, Y[:, :3], GROUPS),
         "prior='identity' needs as many features as targets",

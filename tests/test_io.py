@@ -4,12 +4,13 @@
 import io
 import json
 import pickle
+import warnings
 import zipfile
 
 import numpy as np
 import pytest
 import sklearn
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import Ridge
 
 from sklearn_smoothbasis import (
@@ -30,6 +31,9 @@ ESTIMATORS = {
     ),
     "smoothing-plain-cosine": SmoothingBasisRegressor(
         max_iter=5, prior="shared", routing_shrinkage=1.0, random_state=0
+    ),
+    "smoothing-low-rank": SmoothingBasisRegressor(
+        max_iter=5, basis_rank=2, random_state=0
     ),
     "independent": IndependentProjectionRegressor(),
     "independent-whitened-hard": IndependentProjectionRegressor(
@@ -88,8 +92,12 @@ def _predict_from_format_page(path, X, groups=None):
             y = np.zeros(manifest["dimensions"]["n_targets"])
             if "prior" in A:
                 y += x @ A["prior"]
-            for k, G in enumerate(A["basis"]):
-                y += c[k] * (x @ G)
+            if "basis" in A:
+                for k, G in enumerate(A["basis"]):
+                    y += c[k] * (x @ G)
+            else:  # factored: G_k = U_k V_k^T, applied as (x U_k) V_k^T
+                for k, (U, V) in enumerate(zip(A["basis_left"], A["basis_right"])):
+                    y += c[k] * ((x @ U) @ V.T)
         elif estimator == "IndependentProjectionRegressor":
             y = x @ A["maps"][i] if w is None else sum(
                 w_i * (x @ M) for w_i, M in zip(w, A["maps"])
@@ -230,7 +238,9 @@ def test_bundle_round_trip(data, tmp_path):
     )
 
 
-@pytest.mark.parametrize("name", ["smoothing", "independent", "shared", "multihead"])
+@pytest.mark.parametrize(
+    "name", ["smoothing", "smoothing-low-rank", "independent", "shared", "multihead"]
+)
 def test_a_loaded_model_grows_as_the_saved_one(name, data, tmp_path):
     X, Y, labels, X_new = data
     model = sklearn.clone(ESTIMATORS[name]).fit(X, Y, groups=labels)
@@ -427,8 +437,8 @@ def _set(key, value):
     "edit, message",
     [
         (
-            _set("format_version", 2),
-            "format version 2; this version .* reads format version 1",
+            _set("format_version", 3),
+            "format version 3; this version .* reads format versions 1 and 2",
         ),
         (
             _set("format", "other"),
@@ -542,6 +552,67 @@ _NAN_COEFFICIENTS[0, 0] = np.nan
 def test_missing_undeclared_and_bad_members_are_refused(saved, rewrite, message):
     _rewrite(saved, **rewrite)
     with pytest.raises(ValueError, match=message):
+        load(saved)
+
+
+def test_format_version_1_unless_the_basis_is_factored(data, tmp_path):
+    # Files without a factored basis are exactly those of version 1, so every
+    # reader of version 1 still reads them; a factored basis needs version 2.
+    X, Y, labels, _ = data
+    for basis_rank, version in ((None, 1), (2, 2)):
+        model = SmoothingBasisRegressor(max_iter=2, basis_rank=basis_rank,
+                                        random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            save(model.fit(X, Y, groups=labels), tmp_path / "model.npz")
+        manifest, arrays = _read_model_file(tmp_path / "model.npz")
+        assert manifest["format_version"] == version
+        assert ("basis" in arrays) == (basis_rank is None)
+        assert manifest["dimensions"].get("basis_rank") == basis_rank
+
+
+@pytest.fixture
+def saved_factored(data, tmp_path):
+    X, Y, labels, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = SmoothingBasisRegressor(max_iter=2, basis_rank=2, random_state=0).fit(
+            X, Y, groups=labels)
+    path = tmp_path / "factored.npz"
+    save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "rewrite, message",
+    [
+        (
+            {"manifest": lambda m: m["arrays"].pop("basis_right"),
+             "drop": ["basis_right.npy"]},
+            "holds either the array 'basis' or both 'basis_left' and 'basis_right'; "
+            "got basis_left",
+        ),
+        (
+            {"manifest": lambda m: m.update(format_version=1)},
+            "factored basis arrays need format version 2",
+        ),
+        (
+            {"manifest": lambda m: m["params"].update(basis_rank=1)},
+            "parameter basis_rank=1 does not match the factored basis's dimension "
+            "basis_rank=2",
+        ),
+    ],
+    ids=["half-factored", "version-1", "rank-mismatch"],
+)
+def test_a_bad_factored_basis_is_refused(saved_factored, rewrite, message):
+    _rewrite(saved_factored, **rewrite)
+    with pytest.raises(ValueError, match=message):
+        load(saved_factored)
+
+
+def test_a_dense_basis_with_basis_rank_is_refused(saved):
+    _rewrite(saved, manifest=lambda m: m["params"].update(basis_rank=2))
+    with pytest.raises(ValueError, match="basis_rank=2 but the basis is not factored"):
         load(saved)
 
 

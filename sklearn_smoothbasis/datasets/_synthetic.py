@@ -16,6 +16,7 @@ from sklearn.utils._param_validation import Interval, validate_params
         "rows_per_cluster": [Interval(Integral, 1, None, closed="left"), tuple],
         "noise": [Interval(Real, 0, None, closed="left")],
         "sparsity": [Interval(Real, 0, 1, closed="left")],
+        "basis_rank": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "return_truth": ["boolean"],
     },
@@ -29,6 +30,7 @@ def make_multicluster_regression(
     rows_per_cluster=(5, 10),
     noise=0.1,
     sparsity=0.0,
+    basis_rank=None,
     random_state=None,
     return_truth=False,
 ):
@@ -39,7 +41,9 @@ def make_multicluster_regression(
     (standard normal, each zeroed with probability ``sparsity``, at least one kept per
     cluster), inputs :math:`x_r` standard normal and targets :math:`y_r = x_r \sum_k
     C_{g(r)k} G_k + \varepsilon_r` with :math:`\varepsilon` Gaussian of standard
-    deviation ``noise``.
+    deviation ``noise``. With ``basis_rank`` :math:`r`, each :math:`G_k` keeps only
+    :math:`r` of its singular directions (rank :math:`r`, all :math:`r` singular
+    values 1).
 
     Parameters
     ----------
@@ -57,6 +61,9 @@ def make_multicluster_regression(
         Standard deviation of the additive Gaussian noise.
     sparsity : float in [0, 1), default=0.0
         Probability that a coefficient is zero.
+    basis_rank : int or None, default=None
+        Rank of each planted basis matrix; None: full rank,
+        ``min(n_features, n_targets)``. At most that.
     random_state : int, RandomState instance or None, default=None
         Seed.
     return_truth : bool, default=False
@@ -92,9 +99,15 @@ def make_multicluster_regression(
         counts = rng.randint(low, high + 1, size=n_clusters)
     else:
         counts = np.full(n_clusters, rows_per_cluster)
+    if basis_rank is not None and basis_rank > min(n_features, n_targets):
+        raise ValueError(
+            f"basis_rank={basis_rank} is larger than min(n_features, n_targets) = "
+            f"{min(n_features, n_targets)}, the largest rank of a basis matrix."
+        )
     gaussian = rng.standard_normal((n_basis, n_features, n_targets))
     U, _, Vt = np.linalg.svd(gaussian, full_matrices=False)
-    basis = U @ Vt  # the (semi-)orthogonal polar factor of a Gaussian matrix
+    # the (semi-)orthogonal polar factor of a Gaussian matrix, or its top r directions
+    basis = U[:, :, :basis_rank] @ Vt[:, :basis_rank]
     coef = rng.standard_normal((n_clusters, n_basis))
     if sparsity > 0:
         keep = rng.uniform(size=coef.shape) >= sparsity
