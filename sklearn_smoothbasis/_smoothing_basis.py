@@ -36,6 +36,7 @@ from ._solvers import (
     fit_basis,
     predict_from_design,
 )
+from ._sparse_coefficients import UnitNormObjective
 
 # n_basis="auto" is ceil(sqrt(n_clusters)) but at most this: on the three retrieval
 # sets of benchmarks/basis_size.py Recall@1 was flat in K from 8 to 32 (within a
@@ -173,7 +174,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         well-conditioned; ``None`` never does during the iterations.
         ``solver="lbfgs"`` ignores it (re-orthonormalising would discard its
         curvature pairs). Either way the fitted basis is orthonormalised once at
-        the end.
+        the end; with ``sparsity > 0`` never: the basis maps are only rescaled to
+        unit norm (see ``sparsity``).
     prior : {"auto", "contrastive", "shared", "identity"}, array-like or None
         The map :math:`P`. ``"auto"`` (the default): the simplest of
         ``"identity"`` (when ``n_features == n_targets``), ``"shared"`` and
@@ -238,6 +240,25 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         :meth:`partial_fit`. See the user guide for when it helps.
     smoothness_neighbors : int, default=5
         Neighbours of each cluster in the answer graph of ``smoothness``.
+    sparsity : float, default=0.0
+        L1 penalty :math:`t` on each cluster's coefficients: cluster :math:`i`
+        minimises :math:`L_i + t\,\lVert C_i\rVert_1`, the penalty added to its
+        *mean* loss (not divided by :math:`n_i`: the
+        :class:`~sklearn.linear_model.Lasso`'s convention), so that
+        ``objective_`` is the mean over clusters of
+        :math:`L_i + t\lVert C_i\rVert_1`. It is solved exactly in every
+        coefficient step (proximal Gauss-Newton steps whose L1-regularised
+        quadratic model is minimised by an active-set search, then a line search
+        on the penalised objective), so coefficients are exactly zero where the
+        optimality conditions say so; nothing is thresholded afterwards. As the L1
+        norm is not invariant to rescaling a basis matrix (:math:`2 G_k` and
+        :math:`C_{ik}/2` give the same maps), with ``sparsity > 0`` the basis is
+        held at unit Frobenius norm (:math:`\lVert G_k\rVert_F = 1`, the gauge of
+        dictionary learning) and never re-orthonormalised (``solver="gd"``'s
+        ``reorth_interval`` only rescales them to unit norm): ``basis_`` is
+        unit-norm, not orthonormal. ``0`` (the
+        default) is the model without it, on exactly the same code path. See the
+        user guide for what it gives on the retrieval sets.
     routing : {"soft", "hard"}, default="soft"
         Prediction of rows with an unknown cluster: ``"soft"`` uses
         :math:`\sum_i w_i x W_i` with :math:`w = \mathrm{softmax}(\cos(L x, L c_i) / T)`
@@ -276,7 +297,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     Attributes
     ----------
     basis_ : ndarray of shape (`n_basis_`, `n_features_in_`, `n_targets_`) or None
-        The shared basis :math:`G`, orthonormal in the Frobenius inner product.
+        The shared basis :math:`G`, orthonormal in the Frobenius inner product
+        (with ``sparsity > 0``: each of unit Frobenius norm, not orthogonal).
         None with ``basis_rank``: the maps exist in factored form only (form one
         as ``basis_left_[k] @ basis_right_[k].T`` if needed), as the point of the
         option is never to hold :math:`K d p` numbers.
@@ -327,9 +349,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     n_iter_ : int
         Number of basis iterations run.
     loss_curve_ : list of float
-        Objective after each iteration.
+        Objective after each iteration (with ``sparsity``, its L1 term included).
     objective_ : float
-        Final value of the objective.
+        Final value of the objective (with ``sparsity``, its L1 term included).
     n_targets_ : int
         Number of targets.
     n_features_in_ : int
@@ -430,6 +452,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "smoothness": [Interval(Real, 0, None, closed="left")],
         "smoothness_neighbors": [IntegerInterval(1, None, closed="left")],
+        "sparsity": [Interval(Real, 0, None, closed="left")],
         **_BaseClusterRegressor._routing_constraints,
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -453,6 +476,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         alpha=1.0,
         smoothness=0.0,
         smoothness_neighbors=5,
+        sparsity=0.0,
         routing="soft",
         routing_temperature=0.03,
         routing_shrinkage="auto",
@@ -474,6 +498,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         self.alpha = alpha
         self.smoothness = smoothness
         self.smoothness_neighbors = smoothness_neighbors
+        self.sparsity = sparsity
         self.routing = routing
         self.routing_temperature = routing_temperature
         self.routing_shrinkage = routing_shrinkage
@@ -484,6 +509,7 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     def _check_params(self, n_features, n_targets, n_clusters):
         """Cross-parameter checks; returns the resolved number of basis matrices."""
         self._check_basis_rank(n_features, n_targets)
+        self._check_sparsity()
         most = min(n_clusters, n_features * n_targets)
         if self.n_basis == "auto":
             return min(math.ceil(math.sqrt(n_clusters)), AUTO_MAX_BASIS, most)
@@ -495,6 +521,21 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 "are identifiable. Lower n_basis or pass more clusters."
             )
         return self.n_basis
+
+    def _check_sparsity(self):
+        if not self.sparsity:
+            return
+        for name, value, off, reason in (
+            ("smoothness", self.smoothness, "smoothness=0",
+             "the smoothness penalty's joint coefficient solve has no L1 term"),
+            ("basis_rank", self.basis_rank, "basis_rank=None",
+             "the unit-norm gauge of the L1 term is written for dense basis maps"),
+        ):
+            if value:
+                raise ValueError(
+                    f"sparsity={self.sparsity} cannot yet be combined with "
+                    f"{name}={value}: {reason}. Use sparsity=0 or {off}."
+                )
 
     def _check_basis_rank(self, n_features, n_targets):
         if self.basis_rank is None:
@@ -638,7 +679,12 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
             objective = (BasisObjective if rank is None else LowRankObjective)(
                 X, Y, base, starts, ClusterLoss(self.cosine_weight), self.alpha,
                 chunk_starts, run, laplacian=laplacian,
+                **({"sparsity": self.sparsity} if self.sparsity else {}),
             )
+            if self.sparsity:
+                # The L1 term fixes the gauge: unit-norm basis matrices, never
+                # re-orthonormalised (that would mix the coefficients).
+                objective = UnitNormObjective(objective)
             basis, coef, n_iter, loss_curve, converged = fit_basis(
                 objective, basis, coef, solver=self.solver, lr=self.lr,
                 max_iter=max_iter, tol=self.tol,

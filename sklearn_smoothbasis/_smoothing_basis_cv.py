@@ -33,7 +33,8 @@ _CANDIDATE_PRIORS = (*_PRIORS, "auto")
 # The constructor parameters of SmoothingBasisRegressor that the search keeps fixed.
 _FIXED = (
     "n_basis", "basis_rank", "lr", "solver", "init", "max_iter", "tol",
-    "reorth_interval", "prior_alpha", "smoothness", "smoothness_neighbors", "routing",
+    "reorth_interval", "prior_alpha", "smoothness",
+    "sparsity", "smoothness_neighbors", "routing",
     "n_jobs", "random_state", "verbose",
 )
 
@@ -142,6 +143,10 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         training clusters).
     smoothness_neighbors : int, default=5
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
+    sparsity : float, default=0.0
+        As in :class:`SmoothingBasisRegressor`; fixed during the search (to
+        search it, pass this estimator to :class:`~sklearn.model_selection.GridSearchCV`
+        with a grid over ``sparsity``).
     routing : {"soft", "hard"}, default="soft"
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
     n_jobs : int, default=None
@@ -259,6 +264,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         prior_alpha="auto",
         smoothness=0.0,
         smoothness_neighbors=5,
+        sparsity=0.0,
         routing="soft",
         n_jobs=None,
         random_state=None,
@@ -282,6 +288,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self.prior_alpha = prior_alpha
         self.smoothness = smoothness
         self.smoothness_neighbors = smoothness_neighbors
+        self.sparsity = sparsity
         self.routing = routing
         self.n_jobs = n_jobs
         self.random_state = random_state

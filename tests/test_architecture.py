@@ -19,6 +19,7 @@ ARRAY_MODULES = {
     "sklearn_smoothbasis._declining",
     "sklearn_smoothbasis._loss",
     "sklearn_smoothbasis._solvers",
+    "sklearn_smoothbasis._sparse_coefficients",
     "sklearn_smoothbasis._init",
     "sklearn_smoothbasis._low_rank",
     "sklearn_smoothbasis._prior",

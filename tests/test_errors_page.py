@@ -283,6 +283,22 @@ CASES = [
     ),
     Case(
         FIT,
+        "sparsity with smoothness (not yet combined)",
+        lambda tmp: SmoothingBasisRegressor(sparsity=0.1, smoothness=1.0).fit(
+            X, Y, GROUPS),
+        "sparsity=0.1 cannot yet be combined with smoothness=1.0",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
+        "sparsity with basis_rank (not yet combined)",
+        lambda tmp: SmoothingBasisRegressor(sparsity=0.1, basis_rank=2).fit(
+            X, Y, GROUPS),
+        "sparsity=0.1 cannot yet be combined with basis_rank=2",
+        raises=ValueError,
+    ),
+    Case(
+        FIT,
         "prior='identity' with n_features != n_targets",
         lambda tmp: SmoothingBasisRegressor(prior="identity").fit(X, Y[:, :3], GROUPS),
         "prior='identity' needs as many features as targets",
