@@ -20,6 +20,7 @@ FAST_ESTIMATORS = [
     SmoothingBasisRegressor(max_iter=20, random_state=0),
     SmoothingBasisRegressor(prior="shared", max_iter=20, random_state=0),
     SmoothingBasisRegressor(smoothness=0.5, max_iter=20, random_state=0),
+    SmoothingBasisRegressor(sparsity=0.01, max_iter=20, random_state=0),
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),
