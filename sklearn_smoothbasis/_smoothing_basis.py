@@ -237,7 +237,9 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         by ``working_memory``, which bounds the chunks' designs). ``0`` (the
         default) is the uncoupled model and its solver, unchanged. The graph is
         rebuilt over the clusters with rows at every :meth:`fit` and
-        :meth:`partial_fit`. See the user guide for when it helps.
+        :meth:`partial_fit`. Not combined with ``sparsity`` or ``basis_rank``
+        yet (a ValueError names both): the joint solve has no L1 term and reads
+        the dense design. See the user guide for when it helps.
     smoothness_neighbors : int, default=5
         Neighbours of each cluster in the answer graph of ``smoothness``.
     sparsity : float, default=0.0
