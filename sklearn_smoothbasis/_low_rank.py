@@ -55,10 +55,18 @@ def right_matrix(V):
     return np.ascontiguousarray(V.transpose(0, 2, 1)).reshape(K * r, p)
 
 
-def factor_gram(U, V):
-    """``<G_k, G_l>_F = sum((U_k^T U_l) * (V_k^T V_l))``: shape ``(K, K)``."""
-    UU = np.einsum("kds,ldt->klst", U, U, optimize=True)
-    VV = np.einsum("kps,lpt->klst", V, V, optimize=True)
+def cross_grams(F):
+    """``F_k^T F_l`` for all pairs: shape ``(K, K, r, r)``, one ``(K r)^2`` matmul."""
+    K, n, r = F.shape
+    flat = np.ascontiguousarray(F.transpose(1, 0, 2)).reshape(n, K * r)
+    return (flat.T @ flat).reshape(K, r, K, r).transpose(0, 2, 1, 3)
+
+
+def factor_gram(U, V, UU=None, VV=None):
+    """``<G_k, G_l>_F = sum((U_k^T U_l) * (V_k^T V_l))``: shape ``(K, K)``
+    (``UU``, ``VV``: the :func:`cross_grams` of ``U`` and ``V`` if known)."""
+    UU = cross_grams(U) if UU is None else UU
+    VV = cross_grams(V) if VV is None else VV
     return np.einsum("klst,klst->kl", UU, VV)
 
 
@@ -175,7 +183,8 @@ class LowRankObjective(BasisObjective):
         d = self.X.shape[1]
         U, V = split_factors(basis, d)
         K, p, r = V.shape
-        gram = factor_gram(U, V)
+        UU, VV = cross_grams(U), cross_grams(V)
+        gram = factor_gram(U, V, UU, VV)
         Umat, Vmat = left_matrix(U), right_matrix(V)
         tasks = []
         for c0, c1 in zip(self.chunk_starts[:-1], self.chunk_starts[1:]):
@@ -204,8 +213,6 @@ class LowRankObjective(BasisObjective):
             M = ((2 * self.alpha / self.n_clusters) * (
                 coef.T @ (coef / self.counts[:, None].astype(coef.dtype))
             )).astype(basis.dtype)
-            UU = np.einsum("kds,ldt->klst", U, U, optimize=True)
-            VV = np.einsum("kps,lpt->klst", V, V, optimize=True)
             grad_U = grad_U + np.einsum("kl,lds,lkst->kdt", M, U, VV, optimize=True)
             grad_V = grad_V + np.einsum("kl,lps,lkst->kpt", M, V, UU, optimize=True)
         grad = np.ascontiguousarray(np.concatenate([grad_U, grad_V], axis=1))
