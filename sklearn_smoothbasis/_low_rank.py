@@ -77,10 +77,11 @@ class FactoredDesign:
     (``m x K x r``, the rows times the left factors) and ``Vmat`` (``K r x p``).
     """
 
-    def __init__(self, A, Vmat):
+    def __init__(self, A, Vmat, VV=None):
         self.A, self.Vmat, self.dtype = A, Vmat, A.dtype
         K, r = A.shape[1:]
-        self._VV = (Vmat @ Vmat.T).reshape(K, r, K * r)
+        VV = Vmat @ Vmat.T if VV is None else VV  # (K r, K r)
+        self._VV = VV.reshape(K, r, K * r)
 
     def predict(self, coef_rows, base):
         m, K, r = self.A.shape
@@ -116,7 +117,7 @@ def factored_design(X, U, V):
     return FactoredDesign(A, right_matrix(V))
 
 
-def _factored_chunk_pass(X, Y, base, counts, Umat, Vmat, coef, gram, loss, alpha,
+def _factored_chunk_pass(X, Y, base, counts, Umat, Vmat, VV, coef, gram, loss, alpha,
                          n_clusters, typical_value, solve, need_grad):
     """One chunk of clusters: coefficient step (optional), objective, the gradients
     ``X^T [c_k (g V_k)]`` (``d x K r``) and ``g^T [c_k (X U_k)]`` (``p x K r``)."""
@@ -124,7 +125,7 @@ def _factored_chunk_pass(X, Y, base, counts, Umat, Vmat, coef, gram, loss, alpha
     m, r = X.shape[0], Umat.shape[1] // K
     A = (X @ Umat).reshape(m, K, r)
     problem = _ChunkCoefficientProblem(
-        FactoredDesign(A, Vmat), base, Y, counts, gram, loss, alpha, typical_value,
+        FactoredDesign(A, Vmat, VV), base, Y, counts, gram, loss, alpha, typical_value,
         coef.astype(X.dtype, copy=False),
     )
     if solve:
@@ -183,16 +184,19 @@ class LowRankObjective(BasisObjective):
         d = self.X.shape[1]
         U, V = split_factors(basis, d)
         K, p, r = V.shape
-        UU, VV = cross_grams(U), cross_grams(V)
-        gram = factor_gram(U, V, UU, VV)
         Umat, Vmat = left_matrix(U), right_matrix(V)
+        # V_k^T V_l for all pairs: one (K r)^2 matmul, shared by the chunks' designs.
+        VVmat = Vmat @ Vmat.T
+        UU = cross_grams(U)
+        VV = VVmat.reshape(K, r, K, r).transpose(0, 2, 1, 3)
+        gram = factor_gram(U, V, UU, VV)
         tasks = []
         for c0, c1 in zip(self.chunk_starts[:-1], self.chunk_starts[1:]):
             r0, r1 = self.starts[c0], self.starts[c1]
             base = None if self.base is None else self.base[r0:r1]
             tasks.append(delayed(_factored_chunk_pass)(
                 self.X[r0:r1], self.Y[r0:r1], base, self.counts[c0:c1], Umat, Vmat,
-                coef[c0:c1], gram, self.loss, self.alpha, self.n_clusters,
+                VVmat, coef[c0:c1], gram, self.loss, self.alpha, self.n_clusters,
                 self.typical_value, solve, need_grad,
             ))
         results = self.run(tasks)
