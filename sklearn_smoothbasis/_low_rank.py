@@ -154,10 +154,11 @@ class LowRankObjective(BasisObjective):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.laplacian is not None:
+        if self.laplacian is not None or self.sparsity:
             raise ValueError(
-                "basis_rank cannot yet be combined with smoothness > 0: the smoothness "
-                "penalty's joint coefficient solve works on dense basis maps only."
+                "basis_rank cannot yet be combined with smoothness > 0 or "
+                "sparsity > 0: their coefficient solves are written for dense basis "
+                "maps only."
             )
 
     def lipschitz(self, coef, basis=None):

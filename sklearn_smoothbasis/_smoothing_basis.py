@@ -129,14 +129,18 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
         n_targets`` map is ever formed), so a row costs :math:`O(K r (d + p) + K^2
         r^2)` in fit and :math:`O(K r (d + p))` in prediction instead of
         :math:`O(K d p)`, and the basis takes :math:`K r (d + p)` numbers instead of
-        :math:`K d p`. The solver runs on the factors, with the ``"svd"`` init's
-        directions truncated to their best rank :math:`r`. It must be at most
+        :math:`K d p`; each evaluation of the objective also forms the factors'
+        Grams, :math:`O(K^2 r^2 (d + p))`, more than the dense :math:`O(K^2 d p)`
+        for :math:`r` above about :math:`\sqrt{d p / (d + p)}`. The solver runs on
+        the factors, with the ``"svd"`` init's directions truncated to their best
+        rank :math:`r`. It must be at most
         ``min(n_features, n_targets)`` (an error otherwise); at that value the
         model is the dense one, still factored. With ``solver="gd"`` the
         re-orthonormalisation every ``reorth_interval`` iterations becomes a
         rebalancing of the factors (each :math:`G_k` scaled to unit Frobenius norm,
         its coefficients scaled along, :math:`U_k^T U_k = V_k^T V_k`): mixing the
-        maps would raise their rank. See the user guide.
+        maps would raise their rank. Not combined with ``smoothness`` or
+        ``sparsity`` yet (a ``ValueError``). See the user guide.
     cosine_weight : float in [0, 1], default=0.5
         Weight :math:`\lambda` of the cosine distance against the squared error.
     lr : float, default=1.0
