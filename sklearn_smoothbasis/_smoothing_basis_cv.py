@@ -16,7 +16,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import _NO_GROUPS_MESSAGE, NoGroupsWarning
 from ._smoothing_basis import SmoothingBasisRegressor
 from .metrics import recall_at_k
-from .model_selection import ClusterStratifiedKFold
+from .model_selection import (
+    ClusterStratifiedKFold,
+    _same_candidate,
+    one_standard_error_refit,
+)
 
 # The parameters the search goes over, as the grid names them (GridSearchCV's order:
 # sorted by name, the last varies fastest), with the constructor parameter that holds
@@ -118,6 +122,21 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
     alpha_path : {"warm", "cold"}, default="warm"
         ``"warm"``: each alpha's solver starts from the previous (larger) alpha's
         basis. ``"cold"``: from its own initial basis, as the plain grid search.
+    selection : {"best", "one_standard_error"}, default="best"
+        How the candidate is chosen from the cross-validated scores. ``"best"``:
+        the best mean score, as :class:`~sklearn.model_selection.GridSearchCV`.
+        ``"one_standard_error"``: the *reference* candidate unless the best beats
+        it by more than the standard error of their paired difference over the
+        folds, then the best
+        (:func:`~sklearn_smoothbasis.model_selection.one_standard_error_refit`,
+        which gives a grid search the same rule). The reference is
+        :class:`SmoothingBasisRegressor`'s default for each parameter where that
+        default is a candidate, otherwise the parameter's first candidate. Three
+        folds of a few dozen questions each score Recall@1 with an error of a
+        point or two, more than what separates neighbouring candidates; staying
+        with the defaults unless the evidence is clear chose better models on
+        average on the real sets measured (see the user guide), and it is what
+        ``smoothbasis compare`` uses.
     n_basis : int or "auto", default="auto"
         As in :class:`SmoothingBasisRegressor`; fixed during the search.
     basis_rank : int or None, default=None
@@ -175,7 +194,8 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
     best_params_ : dict
         The chosen value of each searched parameter, by name.
     best_score_ : float
-        Mean cross-validated Recall@1 of the chosen candidate.
+        Mean cross-validated Recall@1 of the chosen candidate (with
+        ``selection="one_standard_error"`` not always the highest).
     best_index_ : int
         Its index in ``cv_results_["params"]``.
     cv_results_ : dict of ndarray
@@ -237,6 +257,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
             None,
         ],
         "alpha_path": [StrOptions({"warm", "cold"})],
+        "selection": [StrOptions({"best", "one_standard_error"})],
         **{
             name: SmoothingBasisRegressor._parameter_constraints[name]
             for name in _FIXED
@@ -253,6 +274,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         routing_shrinkages=(1.0, "auto"),
         cv=None,
         alpha_path="warm",
+        selection="best",
         n_basis="auto",
         basis_rank=None,
         lr=1.0,
@@ -277,6 +299,7 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self.routing_shrinkages = routing_shrinkages
         self.cv = cv
         self.alpha_path = alpha_path
+        self.selection = selection
         self.n_basis = n_basis
         self.basis_rank = basis_rank
         self.lr = lr
@@ -507,9 +530,24 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         self.routing_temperature_ = self.best_params_["routing_temperature"]
         return self
 
+    def _reference(self, grid):
+        """The reference candidate of ``selection="one_standard_error"``: the
+        default of :class:`SmoothingBasisRegressor` for each searched parameter
+        where it is a candidate, otherwise the first candidate."""
+        defaults = SmoothingBasisRegressor().get_params()
+        reference = {}
+        for name, values in grid.items():
+            default = defaults[name]
+            reference[name] = next(
+                (v for v in values if _same_candidate({name: v}, {name: default})),
+                values[0],
+            )
+        return reference
+
     def _store_results(self, grid, shape, scores):
         """``cv_results_``, ``best_index_``, ``best_params_``, ``best_score_``,
-        ``n_splits_`` from the scores (folds x candidates), as GridSearchCV."""
+        ``n_splits_`` from the scores (folds x candidates), as GridSearchCV (with
+        ``refit=one_standard_error_refit(reference)`` for that selection)."""
         names = list(grid)
         params = [dict(zip(names, values))
                   for values in itertools.product(*grid.values())]
@@ -527,7 +565,10 @@ class SmoothingBasisRegressorCV(RegressorMixin, BaseEstimator):
         # GridSearchCV's ranking: 1 for the best, ties share the smallest rank.
         results["rank_test_score"] = rankdata(-mean, method="min").astype(np.int32)
         self.cv_results_ = results
-        self.best_index_ = int(np.argmin(results["rank_test_score"]))
+        if self.selection == "best":
+            self.best_index_ = int(np.argmin(results["rank_test_score"]))
+        else:
+            self.best_index_ = one_standard_error_refit(self._reference(grid))(results)
         self.best_params_ = params[self.best_index_]
         self.best_score_ = float(mean[self.best_index_])
         self.n_splits_ = scores.shape[0]

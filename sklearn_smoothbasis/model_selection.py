@@ -1,5 +1,6 @@
-"""Cross-validation for clustered question/answer data: the splitter, and the
-calibration of the threshold below which a query is declined."""
+"""Cross-validation for clustered question/answer data: the splitter, the
+one-standard-error rule of choosing a candidate, and the calibration of the
+threshold below which a query is declined."""
 
 import numbers
 from numbers import Integral, Real
@@ -11,8 +12,13 @@ from sklearn.utils import Bunch, check_array, check_random_state, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from ._declining import threshold_keeping, threshold_separating
+from ._prior import simplest_within_one_standard_error
 
-__all__ = ["ClusterStratifiedKFold", "calibrate_min_similarity"]
+__all__ = [
+    "ClusterStratifiedKFold",
+    "calibrate_min_similarity",
+    "one_standard_error_refit",
+]
 
 
 class ClusterStratifiedKFold(BaseCrossValidator):
@@ -152,6 +158,98 @@ class ClusterStratifiedKFold(BaseCrossValidator):
         3
         """
         return self.n_splits
+
+
+def _same_candidate(params, reference):
+    """Whether a candidate's ``params`` hold every value of ``reference``."""
+    return all(
+        name in params and (params[name] is value or (
+            type(params[name]) is type(value) and params[name] == value)
+            or (isinstance(value, Real) and not isinstance(value, str)
+                and isinstance(params[name], Real) and params[name] == value))
+        for name, value in reference.items()
+    )
+
+
+def one_standard_error_refit(reference):
+    r"""The one-standard-error rule toward a reference candidate, as a ``refit``.
+
+    Returns a callable for the ``refit`` of
+    :class:`~sklearn.model_selection.GridSearchCV` (it takes ``cv_results_`` and
+    returns the index of the candidate to refit). With :math:`s_c(f)` the score of
+    candidate :math:`c` on fold :math:`f` (:math:`F` folds) and :math:`b` the
+    candidate of best mean score, it keeps the reference candidate :math:`r`
+    unless
+
+    .. math::
+
+        \bar s_b - \bar s_r > \frac{\operatorname{sd}_f\big(s_b(f) -
+        s_r(f)\big)}{\sqrt F},
+
+    that is unless the best beats it by more than the standard error of their
+    paired difference over the folds; then it takes the best (the rule of
+    :func:`~sklearn_smoothbasis._prior.simplest_within_one_standard_error`, with
+    the reference as the simplest candidate). Cross-validation on a few dozen
+    held-out questions per fold scores Recall@1 with an error of a point or two,
+    more than what separates neighbouring candidates: a rule that moves away from
+    a good reference (for example the estimator's defaults) only on clear evidence
+    chooses a better model on average (see the user guide).
+
+    Parameters
+    ----------
+    reference : dict
+        The reference candidate's parameters, as they appear in
+        ``cv_results_["params"]`` (every name of it must be searched).
+
+    Returns
+    -------
+    refit : callable
+        ``refit(cv_results) -> int``, the index of the chosen candidate. It raises
+        a ValueError when no candidate has the reference's parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_smoothbasis.model_selection import one_standard_error_refit
+    >>> cv_results = {
+    ...     "params": [{"alpha": 0.1}, {"alpha": 1.0}],
+    ...     "split0_test_score": np.array([0.90, 0.85]),
+    ...     "split1_test_score": np.array([0.80, 0.85]),
+    ...     "mean_test_score": np.array([0.85, 0.85])}
+    >>> one_standard_error_refit({"alpha": 1.0})(cv_results)  # a tie: the reference
+    1
+    >>> cv_results["split1_test_score"] = np.array([0.95, 0.85])
+    >>> cv_results["mean_test_score"] = np.array([0.925, 0.85])
+    >>> one_standard_error_refit({"alpha": 1.0})(cv_results)  # better on every fold
+    0
+    """
+    reference = dict(reference)
+
+    def refit(cv_results):
+        params = cv_results["params"]
+        matches = [i for i, p in enumerate(params) if _same_candidate(p, reference)]
+        if not matches:
+            raise ValueError(
+                f"No candidate has the reference parameters {reference}: the "
+                "one-standard-error rule needs the reference among the candidates."
+            )
+        n_folds = sum(key.startswith("split") and key.endswith("_test_score")
+                      for key in cv_results)
+        fold_scores = np.array(
+            [cv_results[f"split{f}_test_score"] for f in range(n_folds)], dtype=float
+        )
+        mean = np.asarray(cv_results["mean_test_score"], dtype=float)
+        # The reference first, then every candidate by decreasing mean score (ties
+        # in the grid's order): the rule keeps the reference unless the best beats
+        # it by more than one standard error, and then takes the best.
+        order = [matches[0]] + [int(i) for i in np.argsort(-mean, kind="stable")
+                                if i != matches[0]]
+        choice, _ = simplest_within_one_standard_error(
+            {str(i): fold_scores[:, i] for i in order}
+        )
+        return int(choice)
+
+    return refit
 
 
 @validate_params(

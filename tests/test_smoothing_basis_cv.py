@@ -11,7 +11,10 @@ from sklearn_smoothbasis import SmoothingBasisRegressor, SmoothingBasisRegressor
 from sklearn_smoothbasis.compare import split_dataset
 from sklearn_smoothbasis.datasets import load_faq_demo, make_multicluster_regression
 from sklearn_smoothbasis.metrics import recall_at_1_scorer
-from sklearn_smoothbasis.model_selection import ClusterStratifiedKFold
+from sklearn_smoothbasis.model_selection import (
+    ClusterStratifiedKFold,
+    one_standard_error_refit,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -90,6 +93,49 @@ def test_on_the_demo_the_warm_path_chooses_what_the_grid_search_chooses():
     assert warm.best_score_ == pytest.approx(cold.best_score_, abs=one_row)
     # the same choice refits the same model
     np.testing.assert_array_equal(warm.predict(X), cold.predict(X))
+
+
+def test_one_standard_error_chooses_what_the_grid_search_with_that_refit_chooses():
+    X, Y, groups = _faq_like()
+    folds = ClusterStratifiedKFold(3, shuffle=True, random_state=0)
+    params = {"n_basis": 3, "max_iter": 8, "random_state": 0}
+    grid = {**GRID, "alpha": [0.1, 1.0, 10.0], "prior": ["identity", "auto"]}
+    model = _cv_of(grid, cv=folds, alpha_path="cold",
+                   selection="one_standard_error", **params).fit(X, Y, groups=groups)
+    # the reference: SmoothingBasisRegressor's defaults where they are candidates
+    # (alpha=1, cosine_weight=0.5, prior="auto", routing_shrinkage="auto"), the
+    # first candidate otherwise (routing_temperature: the default 0.03 is not one)
+    reference = {"alpha": 1.0, "cosine_weight": 0.5, "prior": "auto",
+                 "routing_shrinkage": "auto", "routing_temperature": 0.05}
+    assert model._reference(model._grid(8, 8)) == reference
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            SmoothingBasisRegressor(**params), grid, scoring=recall_at_1_scorer,
+            cv=folds, refit=one_standard_error_refit(reference),
+        ).fit(X, Y, groups=groups)
+    assert model.best_index_ == search.best_index_
+    assert model.best_params_ == search.best_params_
+    np.testing.assert_allclose(model.predict(X), search.predict(X), rtol=0, atol=1e-12)
+    # the rule itself: the reference unless the best beats it by more than the
+    # standard error of their paired difference over the folds
+    mean = model.cv_results_["mean_test_score"]
+    folds_scores = np.array([model.cv_results_[f"split{f}_test_score"]
+                             for f in range(3)])
+    best = int(np.argmax(mean))
+    ref = model.cv_results_["params"].index(reference)
+    difference = folds_scores[:, best] - folds_scores[:, ref]
+    clearly_better = difference.mean() > difference.std(ddof=1) / np.sqrt(3)
+    assert model.best_index_ == (best if clearly_better else ref)
+    best_model = _cv_of(grid, cv=folds, alpha_path="cold", **params).fit(
+        X, Y, groups=groups)
+    assert best_model.best_index_ == best
+
+
+def test_one_standard_error_needs_the_reference_among_the_candidates():
+    results = {"params": [{"alpha": 0.1}], "split0_test_score": np.array([0.5]),
+               "mean_test_score": np.array([0.5])}
+    with pytest.raises(ValueError, match="No candidate has the reference"):
+        one_standard_error_refit({"alpha": 1.0})(results)
 
 
 def test_the_prior_is_fitted_once_per_fold_and_prior(monkeypatch):
