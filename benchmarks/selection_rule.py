@@ -1,4 +1,4 @@
-"""How SmoothingBasisRegressorCV chooses: best mean score against the one-standard-error rule.
+"""How SmoothingBasisRegressorCV chooses: best mean score or one standard error.
 
 On each data set, random splits with 3 training questions per cluster (5 of the
 bundled demo and unifyweaver_qa, 1 of clinc150 with 2000 held-out questions), and
@@ -99,7 +99,7 @@ def main():
     p.add_argument("--data-root", type=Path, default=SHARED_DATA)
     args = p.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
-    limits = threadpool_limits(limits=1, user_api="blas")
+    threadpool_limits(limits=1, user_api="blas")
     load_start = load_average()
     rows = []
     for title, (name, n_splits, n_train, max_test) in PROTOCOLS.items():
