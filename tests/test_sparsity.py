@@ -101,8 +101,9 @@ def _coefficient_problem(seed, cosine_weight, sparsity, alpha=0.1):
 def test_coefficient_step_satisfies_the_subgradient_conditions(cosine_weight, seed):
     # At the solution of the coefficient step (basis fixed), with g the gradient of
     # the smooth part f_i: g_k = -t sign(c_k) where c_k != 0, |g_k| <= t where
-    # c_k = 0. Thresholding the unpenalised solution afterwards violates them by
-    # the size of the coefficients thresholded (about 0.1 here).
+    # c_k = 0. Thresholding the unpenalised solution afterwards (zeroing the
+    # coefficients below half the mean magnitude) violates them by 0.5 to 2.2 here
+    # (measured, seeds 0-2, both cosine weights).
     t = 0.3
     problem = _coefficient_problem(seed, cosine_weight, t)
     coef = problem.solve()
@@ -197,7 +198,8 @@ def test_planted_zero_pattern_is_recovered(data_seed):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_planted_zero_pattern_is_recovered_with_the_cosine_term():
     # The same problem around a known prior P (so no prediction is near zero,
-    # where the cosine is undefined). Measured F1 0.96.
+    # where the cosine is undefined). Measured F1 0.97 (0.95 and 0.97 for data
+    # seeds 1 and 2); the dense model 0.50.
     X, Y, groups, truth = make_multicluster_regression(
         n_clusters=80, n_basis=6, n_features=12, n_targets=12,
         rows_per_cluster=(8, 12), noise=0.1, sparsity=0.8, random_state=0,
