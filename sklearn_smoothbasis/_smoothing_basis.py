@@ -428,6 +428,13 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
     >>> round(model.score(X, Y, groups=groups), 2)
     1.0
 
+    Low-rank basis maps, kept as factors :math:`G_k = U_k V_k^T`:
+
+    >>> low = SmoothingBasisRegressor(n_basis=2, basis_rank=3, prior=None,
+    ...                               random_state=0).fit(X, Y, groups=groups)
+    >>> low.basis_left_.shape, low.basis_right_.shape, low.basis_ is None
+    ((2, 8, 3), (2, 8, 3), True)
+
     Grow it: more rows of known clusters or new ones, and a cluster known only by
     its answer.
 
