@@ -21,6 +21,7 @@ FAST_ESTIMATORS = [
     SmoothingBasisRegressor(prior="shared", max_iter=20, random_state=0),
     SmoothingBasisRegressor(smoothness=0.5, max_iter=20, random_state=0),
     SmoothingBasisRegressor(sparsity=0.01, max_iter=20, random_state=0),
+    SmoothingBasisRegressor(basis_rank=1, max_iter=20, random_state=0),
     IndependentProjectionRegressor(),
     SharedProjectionRegressor(),
     MultiHeadRegressor(),
