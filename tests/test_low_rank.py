@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from scipy.linalg import subspace_angles
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -353,3 +354,24 @@ def test_randomized_truncation_of_large_directions(monkeypatch):
     randomized = _maps_of(model._initial_basis(X, Y, None, starts, 2), 30)
     for G, H in zip(exact, randomized):
         assert min(np.linalg.norm(G - H), np.linalg.norm(G + H)) < 1e-3
+
+
+def test_results_do_not_depend_on_n_jobs_or_chunking():
+    # The factored objective sums its gradients over the chunks as the dense one does:
+    # the same model up to the rounding of those sums.
+    X, Y, groups = make_multicluster_regression(
+        n_clusters=40, n_basis=3, n_features=8, n_targets=8, random_state=0)
+    params = dict(n_basis=3, basis_rank=2, cosine_weight=0.5, random_state=0,
+                  max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = SmoothingBasisRegressor(n_jobs=1, **params).fit(X, Y, groups)
+        fits = [SmoothingBasisRegressor(n_jobs=2, **params).fit(X, Y, groups)]
+        with sklearn.config_context(working_memory=0.02):
+            starts = cluster_starts(np.bincount(groups))
+            model = SmoothingBasisRegressor(**params)
+            assert len(model._chunk_starts(starts, 3, 8, 8, rank=2)) > 4
+            fits.append(SmoothingBasisRegressor(n_jobs=1, **params).fit(X, Y, groups))
+    for model in fits:
+        np.testing.assert_allclose(model.objective_, reference.objective_, rtol=1e-8)
+        np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-7)
