@@ -165,6 +165,20 @@ def test_the_basis_step_never_increases_the_objective_of_all_rows():
     assert model.objective_ <= before * (1 + 1e-12)
 
 
+def test_the_basis_step_is_one_gradient_step_whatever_the_solver():
+    X, Y, groups = _data(noise=0.5)
+    first = groups < 9
+    grown = {}
+    for solver in ("lbfgs", "gd"):
+        model = _model(max_iter=2).fit(X[first], Y[first], groups[first])
+        model.set_params(solver=solver).partial_fit(
+            X[~first], Y[~first], groups[~first])
+        grown[solver] = model
+    # the fitted models are the same (fit ran with lbfgs); so must the steps be
+    np.testing.assert_array_equal(grown["lbfgs"].basis_, grown["gd"].basis_)
+    assert grown["lbfgs"].n_iter_ == 1
+
+
 def test_new_clusters_predict_from_their_rows():
     X, Y, groups = _data(n_clusters=20, rows_per_cluster=(6, 8), noise=0.05)
     first = groups < 16
