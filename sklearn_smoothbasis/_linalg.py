@@ -9,6 +9,7 @@ its input; no function knows an estimator.
 import math
 
 import numpy as np
+import scipy.linalg
 
 
 def cluster_starts(counts):
@@ -92,6 +93,29 @@ def power_of_two_scale(A):
     """
     largest = float(np.max(np.abs(A), initial=0.0))
     return math.ldexp(1.0, math.frexp(largest)[1] - 1) if largest > 0 else 1.0
+
+
+def thin_svd(A, *, overwrite=False):
+    """``U, S, Vt`` of the thin SVD of the matrix ``A`` (which the fallback below
+    may overwrite with ``overwrite``: no copy of it then).
+
+    LAPACK's divide-and-conquer driver (``gesdd``, what :func:`numpy.linalg.svd`
+    calls) can fail to converge on a finite, well-scaled matrix (seen with the
+    OpenBLAS of numpy 1.24 on one thread, at 512 x 512); the QR-iteration driver
+    ``gesvd`` is slower but converges, so it takes over then.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> U, S, Vt = thin_svd(np.array([[3.0, 0.0], [0.0, 4.0], [0.0, 0.0]]))
+    >>> S.tolist()
+    [4.0, 3.0]
+    """
+    try:
+        return np.linalg.svd(A, full_matrices=False)
+    except np.linalg.LinAlgError:
+        return scipy.linalg.svd(A, full_matrices=False, lapack_driver="gesvd",
+                                overwrite_a=overwrite, check_finite=False)
 
 
 def cluster_sums(A, starts, axis=0):

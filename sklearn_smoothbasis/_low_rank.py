@@ -28,6 +28,7 @@ from joblib import delayed
 from sklearn.utils import check_random_state
 
 from ._init import n_usable_directions, top_map_weights
+from ._linalg import thin_svd
 from ._solvers import BasisObjective, _ChunkCoefficientProblem
 
 # The init truncates each initial direction (one d x p map at a time) by an exact
@@ -254,7 +255,7 @@ def _top_singular_triplets(X, W, rank, rng):
     ``rank + _OVERSAMPLES >= min(d, p)``)."""
     d, p = X.shape[1], W.shape[1]
     if d * p <= _EXACT_SVD_MAX_VALUES:
-        L, S, Rt = np.linalg.svd((X.T @ W).astype(np.float64), full_matrices=False)
+        L, S, Rt = thin_svd((X.T @ W).astype(np.float64), overwrite=True)
         return L[:, :rank], S[:rank], Rt[:rank].T
     q = min(rank + _OVERSAMPLES, d, p)
     Y = X.T @ (W @ rng.standard_normal((p, q)).astype(X.dtype))
@@ -264,7 +265,7 @@ def _top_singular_triplets(X, W, rank, rng):
         Y = X.T @ (W @ Q)
     Q = np.linalg.qr(Y)[0]
     small = (X @ Q).T @ W  # Q^T M, q x p
-    L, S, Rt = np.linalg.svd(small.astype(np.float64), full_matrices=False)
+    L, S, Rt = thin_svd(small.astype(np.float64), overwrite=True)
     return Q.astype(np.float64) @ L[:, :rank], S[:rank], Rt[:rank].T
 
 

@@ -89,3 +89,18 @@ def test_linear_map_procrustes_is_orthogonal_and_pinv_interpolates():
     W = linear_map(X_few, Y[:3], "pinv")
     np.testing.assert_allclose(X_few @ W, Y[:3], atol=1e-10)
     assert linear_map(X, Y[:, :3], "identity").shape == (5, 3)
+
+
+def test_thin_svd_falls_back_to_gesvd_when_gesdd_does_not_converge(monkeypatch):
+    from sklearn_smoothbasis._linalg import thin_svd
+
+    A = np.random.RandomState(0).standard_normal((7, 5))
+    expected = np.linalg.svd(A, full_matrices=False)[1]
+
+    def not_converging(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(np.linalg, "svd", not_converging)
+    U, S, Vt = thin_svd(A.copy())
+    np.testing.assert_allclose(S, expected, rtol=1e-12)
+    np.testing.assert_allclose((U * S) @ Vt, A, atol=1e-12)

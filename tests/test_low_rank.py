@@ -337,7 +337,11 @@ def test_fit_never_forms_a_dense_basis():
             tracemalloc.stop()
 
     factored = peak(basis_rank=4)
-    assert factored < 8 * d * d * 8
+    # one dense basis, plus the SVD workspace of the one d x p direction the init
+    # truncates at a time (about 4 d p numbers for LAPACK's gesdd; where gesdd fails
+    # to converge, its workspace and the gesvd fallback's are both counted: 17 MiB
+    # measured with numpy 1.24 on one thread)
+    assert factored < (8 + 4) * d * d * 8
     assert peak() > 10 * factored
 
 
