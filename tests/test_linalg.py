@@ -9,6 +9,7 @@ from sklearn_smoothbasis._linalg import (
     cluster_ridge_maps,
     linear_map,
     sort_by_cluster,
+    thin_svd,
     unit_rows,
 )
 from sklearn_smoothbasis.datasets import make_multicluster_regression
@@ -92,8 +93,6 @@ def test_linear_map_procrustes_is_orthogonal_and_pinv_interpolates():
 
 
 def test_thin_svd_falls_back_to_gesvd_when_gesdd_does_not_converge(monkeypatch):
-    from sklearn_smoothbasis._linalg import thin_svd
-
     A = np.random.RandomState(0).standard_normal((7, 5))
     expected = np.linalg.svd(A, full_matrices=False)[1]
 
