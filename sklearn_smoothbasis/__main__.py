@@ -598,6 +598,7 @@ def _add(args):
         labels=labels + [args.label],
         texts=None if texts is None else texts + [args.answer],
         encoder=bundle.encoder or args.encoder,
+        min_similarity=bundle.min_similarity,
     )
     _save_model(model, out, grown)
     print(f"added {args.label} to {out}: {len(grown.answers)} answers, "

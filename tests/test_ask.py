@@ -262,6 +262,20 @@ def test_add_grows_the_bundle_and_ask_finds_the_new_answer(bundle_path, capsys):
     )
 
 
+def test_add_keeps_the_bundles_threshold(tmp_path, encoder, capsys):
+    data = tmp_path / "faq.jsonl"
+    data.write_text("".join(
+        json.dumps({"cluster_id": cid, "questions": qs, "answer": a}) + "\n"
+        for cid, qs, a in CLUSTERS
+    ))
+    out = tmp_path / "faq.npz"
+    main(["fit", "--data", str(data), "--out", str(out), "--iterations", "3",
+          "--quiet", "--min-similarity", "0.5"])
+    main(["add", "--model", str(out), "--label", "pasta", "--quiet",
+          "--answer", "Boil pasta in salted water for ten minutes."])
+    assert load_bundle(out).min_similarity == 0.5
+
+
 def test_add_errors_are_one_line(bundle_path, tmp_path, capsys):
     message, _ = _error(["add", "--model", str(bundle_path), "--label", "tea",
                          "--answer", "More tea."], capsys)
