@@ -29,6 +29,7 @@ from joblib import delayed
 from scipy.sparse import csr_matrix, diags
 
 from ._linalg import unit_rows
+from ._line_search import ARMIJO
 
 # Conjugate gradients: relative residual and iteration cap of one system.
 _CG_RTOL = 1e-10
@@ -36,7 +37,6 @@ _CG_MAX_ITER = 500
 # Gauss-Newton on the coupled objective (cosine term): steps and halvings.
 _MAX_STEPS = 10
 _MAX_HALVINGS = 8
-_ARMIJO = 1e-4
 # Rows of the cosine similarity computed at once when building the graph.
 _GRAPH_BLOCK = 1024
 
@@ -321,7 +321,7 @@ def solve_coupled(problems, bounds, laplacian, gram, run, *, cosine, cold_start,
         for _ in range(_MAX_HALVINGS):
             trial = coef + length * direction
             trial_value = total(_gather(run, problems, "values", trial, bounds), trial)
-            if trial_value <= value + _ARMIJO * length * slope:
+            if trial_value <= value + ARMIJO * length * slope:
                 break
             length *= 0.5
         else:

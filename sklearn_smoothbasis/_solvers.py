@@ -24,6 +24,7 @@ from scipy.linalg import get_blas_funcs
 from scipy.sparse import csr_matrix
 
 from ._linalg import cluster_means, cluster_starts
+from ._line_search import ARMIJO, backtrack_rows
 from ._loss import _TINY_NORM
 from ._parallel import run_in_turn
 from ._smoothness import (
@@ -45,7 +46,6 @@ _MAX_PROXIMAL_STEPS = 20
 _PROXIMAL_RTOL = 1e-13
 _NEWTON_RTOL = 1e-9
 _MAX_HALVINGS = 20
-_ARMIJO = 1e-4
 
 
 def _batched_solve(A, b):
@@ -361,17 +361,11 @@ class _ChunkCoefficientProblem:
             active = slope < -rtol * scale
             if not active.any():
                 break
-            length = np.where(active, 1.0, 0.0)
-            accepted = np.zeros(len(values), dtype=bool)
-            for _ in range(_MAX_NEWTON_HALVINGS):
-                trial = delta + length[:, None] * direction
-                ok = (active & ~accepted
-                      & (self._values(trial) <= values + _ARMIJO * length * slope))
-                delta = np.where(ok[:, None], trial, delta)
-                accepted |= ok
-                if accepted[active].all():
-                    break
-                length = np.where(accepted, 0.0, length * 0.5)
+            delta = backtrack_rows(
+                self._values, delta, values, slope, active,
+                lambda length, delta=delta: delta + length[:, None] * direction,
+                max_halvings=_MAX_NEWTON_HALVINGS,
+            )
         return delta
 
     def _sparse_solve(self):
@@ -389,7 +383,7 @@ class _ChunkCoefficientProblem:
             self._evaluate, self._values, self.start, coef, self.sparsity,
             rtol=max(_PROXIMAL_RTOL, 100 * np.finfo(self.design.dtype).eps),
             typical_value=self.typical_value, max_steps=_MAX_PROXIMAL_STEPS,
-            max_halvings=_MAX_NEWTON_HALVINGS, armijo=_ARMIJO,
+            max_halvings=_MAX_NEWTON_HALVINGS, armijo=ARMIJO,
         )
         return coef - self.start
 
@@ -735,7 +729,7 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
         for _ in range(_MAX_HALVINGS):
             trial = basis + np.asarray(length, dtype=basis.dtype) * direction
             new_value, new_coef, new_grad = objective(trial, coef)
-            if new_value <= value + _ARMIJO * length * slope:
+            if new_value <= value + ARMIJO * length * slope:
                 break
             length *= 0.5
         else:

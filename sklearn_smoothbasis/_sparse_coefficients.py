@@ -21,6 +21,8 @@ unit Frobenius norm as in dictionary learning: :class:`UnitNormObjective` evalua
 
 import numpy as np
 
+from ._line_search import backtrack_rows
+
 # The active-set solve of the L1-regularised quadratic model: at most this many steps
 # (each adds or removes at least one coordinate of the support, or stops) plus 4 K.
 _MAX_ACTIVE_SET_STEPS = 20
@@ -209,18 +211,13 @@ def proximal_newton(evaluate, values, start, coef, sparsity, *, rtol, typical_va
         active = decrease < -rtol * scale
         if not active.any():
             break
-        length = np.where(active, 1.0, 0.0)
-        accepted = np.zeros(len(coef), dtype=bool)
-        for _ in range(max_halvings):
-            trial = np.where((length == 1.0)[:, None], target,
-                             coef + length[:, None] * direction)
-            ok = (active & ~accepted
-                  & (values(trial - start) <= current + armijo * length * decrease))
-            coef = np.where(ok[:, None], trial, coef)
-            accepted |= ok
-            if accepted[active].all():
-                break
-            length = np.where(accepted, 0.0, length * 0.5)
+        # A full step takes the model's minimiser itself, so its zeros are exact.
+        coef = backtrack_rows(
+            lambda points: values(points - start), coef, current, decrease, active,
+            lambda length, coef=coef, target=target, direction=direction: np.where(
+                (length == 1.0)[:, None], target, coef + length[:, None] * direction),
+            max_halvings=max_halvings, armijo=armijo,
+        )
     return coef
 
 

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sklearn_smoothbasis"
 
 ARRAY_MODULES = {
     "sklearn_smoothbasis._linalg",
+    "sklearn_smoothbasis._line_search",
     "sklearn_smoothbasis._growing",
     "sklearn_smoothbasis._parallel",
     "sklearn_smoothbasis._ranking",
