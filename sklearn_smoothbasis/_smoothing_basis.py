@@ -16,7 +16,7 @@ from ._growing import (
     non_empty_starts,
     spread_rows,
 )
-from ._init import random_basis, top_map_directions
+from ._init import random_basis, sampled_clusters, top_map_directions
 from ._linalg import cluster_means, cluster_ridge_factors
 from ._loss import ClusterLoss
 from ._low_rank import (
@@ -621,7 +621,10 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
             return random_basis(
                 n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state
             )
-        residual = Y if base is None else Y - base
+        # The top directions of the maps of a sample of the clusters (all of them
+        # up to INIT_MAX_ROWS rows).
+        rows, starts = sampled_clusters(starts)
+        X, residual = X[rows], Y[rows] if base is None else Y[rows] - base[rows]
         mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
         ridge = self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
         factors = cluster_ridge_factors(X, residual, starts, ridge)

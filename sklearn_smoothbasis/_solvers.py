@@ -46,6 +46,10 @@ _MAX_PROXIMAL_STEPS = 20
 _PROXIMAL_RTOL = 1e-13
 _NEWTON_RTOL = 1e-9
 _MAX_HALVINGS = 20
+# The first (gradient) step of L-BFGS ends where the slope along it has fallen to this
+# fraction of its start, after at most _MAX_LINE_STEPS more evaluations (_line_minimum).
+_LINE_SLOPE_RATIO = 0.1
+_MAX_LINE_STEPS = 6
 
 
 def _batched_solve(A, b):
@@ -98,7 +102,7 @@ def basis_matrix(basis):
 
 def predict_from_design(Z, coef_rows, base):
     """``base + sum_k coef_rows[:, k] * Z[:, k]``."""
-    pred = np.matmul(coef_rows[:, None, :], Z)[:, 0, :]
+    pred = np.einsum("rk,rkp->rp", coef_rows, Z)
     if base is not None:
         pred += base
     return pred
@@ -686,6 +690,61 @@ def _lbfgs_direction(grad, pairs):
     return np.negative(q, out=q).reshape(grad.shape)
 
 
+def _line_minimum(objective, basis, direction, slope, trial, value, coef, grad,
+                  length):
+    """From ``trial = basis + length * direction``, search the line ``basis + t *
+    direction`` for the minimum of the objective.
+
+    The search looks for a zero of the slope ``phi'(t) = grad(basis + t
+    direction) . direction`` (``slope`` at ``t = 0``, negative): by secants
+    through the last two negative slopes (a curvature from gradients, precise
+    however short the first step, which values alone would not give; ten times
+    further where the slope has not grown) until a slope is positive, then by
+    secants between the longest ``t`` of negative slope and the shortest of
+    positive slope, kept in the middle eight tenths of that bracket. It stops
+    where the slope of the lowest point found has fallen to
+    ``_LINE_SLOPE_RATIO`` of ``slope``, or after ``_MAX_LINE_STEPS`` evaluations.
+
+    Returns
+    -------
+    trial, value, coef, grad, length
+        The lowest point found (at most ``value``), its objective, coefficients,
+        gradient and ``t``.
+    """
+    best = (trial, value, coef, grad, length)
+    best_slope = float(np.vdot(grad, direction))
+    previous, lower, upper = None, (0.0, slope), None
+    if best_slope < 0:
+        previous, lower = lower, (length, best_slope)
+    else:
+        upper = (length, best_slope)
+    for _ in range(_MAX_LINE_STEPS):
+        if abs(best_slope) <= _LINE_SLOPE_RATIO * abs(slope):
+            break
+        (t_low, s_low) = lower
+        if upper is None:
+            t_prev, s_prev = previous
+            curvature = (s_low - s_prev) / (t_low - t_prev)
+            t = t_low - s_low / curvature if curvature > 0 else 10 * t_low
+            t = min(t, 1e6 * t_low)
+        else:
+            t_up, s_up = upper
+            t = t_low - s_low * (t_up - t_low) / (s_up - s_low)
+            width = t_up - t_low
+            t = min(max(t, t_low + 0.1 * width), t_up - 0.1 * width)
+        point = basis + np.asarray(t, dtype=basis.dtype) * direction
+        point_value, point_coef, point_grad = objective(point, best[2])
+        point_slope = float(np.vdot(point_grad, direction))
+        if point_slope < 0:
+            previous, lower = lower, (t, point_slope)
+        else:
+            upper = (t, point_slope)
+        if point_value < best[1]:
+            best = (point, point_value, point_coef, point_grad, t)
+            best_slope = point_slope
+    return best
+
+
 def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_interval,
               memory=5, verbose=0):
     """Minimise ``J`` over the basis, coefficients always re-solved (alternating).
@@ -738,23 +797,12 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             break
         if solver == "lbfgs" and not quasi_newton and length == step_length:
             # L is only an upper bound and the objective need not be convex, so
-            # without curvature pairs L-BFGS would crawl: lengthen the gradient step
-            # (to the minimum of the parabola through the values seen, at least
-            # doubling it) while the objective keeps decreasing.
-            for _ in range(_MAX_HALVINGS):
-                curvature = (new_value - value - slope * length) / length / length
-                jump = -slope / (2 * curvature) if curvature > 0 else np.inf
-                longer_length = min(max(2 * length, jump), 1e3 * length)
-                longer = (
-                    basis + np.asarray(longer_length, dtype=basis.dtype) * direction
-                )
-                longer_value, longer_coef, longer_grad = objective(longer, new_coef)
-                if longer_value >= new_value:
-                    break
-                length = longer_length
-                trial, new_value, new_coef, new_grad = (
-                    longer, longer_value, longer_coef, longer_grad
-                )
+            # without curvature pairs L-BFGS would crawl: move on along the
+            # gradient toward the minimum of the objective on that line.
+            trial, new_value, new_coef, new_grad, length = _line_minimum(
+                objective, basis, direction, slope, trial, new_value, new_coef,
+                new_grad, length,
+            )
         if solver == "lbfgs":
             s = (trial - basis).ravel()
             y = (new_grad - grad).ravel()

@@ -499,3 +499,41 @@ def test_labels_of_another_kind_are_rejected():
     model = SmoothingBasisRegressor().fit(X, Y, groups)
     with pytest.raises(ValueError, match="labels of different kinds can never match"):
         model.predict(X, groups=groups.astype(str))
+
+
+@pytest.mark.parametrize("cosine_weight", [0.0, 0.5])
+def test_first_lbfgs_step_ends_near_the_minimum_along_the_gradient(cosine_weight):
+    # Without curvature pairs L-BFGS steps along the gradient; the lr / L step is
+    # far too short (L is a loose bound), and the secant steps on the slope carry it
+    # to the minimum of the objective on that line: checked against the objective
+    # evaluated on a fine grid of step lengths along the same line. (Expanding the
+    # step while the objective decreased had stopped three quarters of the way.)
+    from sklearn_smoothbasis import _solvers
+
+    X, Y, groups = _small(n_clusters=60, n_features=48, n_targets=48,
+                          rows_per_cluster=4, noise=0.3, random_state=0)
+    calls = []
+    original = _solvers.BasisObjective.__call__
+
+    def recording(self, basis, coef, **kwargs):
+        result = original(self, basis, coef, **kwargs)
+        calls.append((basis.copy(), coef.copy(), result[0], self))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_solvers.BasisObjective, "__call__", recording)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = SmoothingBasisRegressor(
+                n_basis=2, cosine_weight=cosine_weight, max_iter=1, tol=0,
+                random_state=0, **{k: v for k, v in PLAIN.items()
+                                   if k != "cosine_weight"},
+            ).fit(X, Y, groups)
+        start_basis, start_coef, start_value, objective = calls[0]
+        _, _, grad = original(objective, start_basis, start_coef)
+        lengths = np.geomspace(1e-4, 1e4, 161) / np.linalg.norm(grad)
+        line = [original(objective, start_basis - t * grad, start_coef,
+                         need_grad=False)[0] for t in lengths]
+    best = min(line)
+    reached = model.loss_curve_[0]
+    assert reached <= best + 0.02 * (start_value - best)

@@ -39,11 +39,12 @@ def _data(random_state=0, dtype=np.float64):
     "cosine_weight, expected",
     [
         # objective_, sum of the maps, sum of their squares, sum of the predictions:
-        # printed by the code before sparsity existed (main at 212a1db).
-        (0.0, (1.7551330576539026, -9.486865136724768, 226.49813998975887,
-               33.039626609304705)),
-        (0.5, (1.471877846995856, -7.521039826840546, 189.14685145613424,
-               30.84281095800054)),
+        # printed by the code before sparsity existed (main at 212a1db), with
+        # L-BFGS's first step searching its line since (_solvers._line_minimum).
+        (0.0, (1.7551332812678022, -9.48814539434096, 226.49824554302825,
+               33.040308867501835)),
+        (0.5, (1.4718778579791967, -7.5240404549497555, 189.14631130933583,
+               30.838095212800958)),
     ],
 )
 def test_sparsity_zero_reproduces_the_model_before_it(cosine_weight, expected):
