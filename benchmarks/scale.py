@@ -24,7 +24,7 @@ into prior, initial basis and solver (of which the coefficient steps), CPU secon
 one BLAS thread. The 2,000-cluster row is goal 2 of issue 18 (a default fit under
 5 s). ``--quick``: N = 1,000 and 2,000 only.
 
-    python benchmarks/scale.py [--max-iter M] [--quick] [--output FILE]
+    python benchmarks/scale.py [--max-iter M] [--n-jobs J] [--quick] [--output FILE]
 """
 
 import json
@@ -62,7 +62,7 @@ def _rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * factor
 
 
-def child(data_dir, max_iter):
+def child(data_dir, max_iter, n_jobs):
     """Load the data, fit once, time the floor, print one JSON line."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -82,19 +82,20 @@ def child(data_dir, max_iter):
     Y = np.load(data_dir / "Y.npy")
     g = np.load(data_dir / "g.npy")
     before = _rss_bytes()
-    est = SmoothingBasisRegressor(n_basis=K, max_iter=max_iter, random_state=0)
+    est = SmoothingBasisRegressor(n_basis=K, max_iter=max_iter, random_state=0,
+                                  n_jobs=n_jobs)
     t0, c0 = time.perf_counter(), time.process_time()
     est.fit(X, Y, groups=g)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = _rss_bytes()
     rng = np.random.default_rng(1)
     B = rng.standard_normal((D, K * D), dtype=np.float32)
-    t0 = time.process_time()
+    t0, w0 = time.process_time(), time.perf_counter()
     W = X @ B
-    t_design = time.process_time() - t0
-    t0 = time.process_time()
+    t_design, w_design = time.process_time() - t0, time.perf_counter() - w0
+    t0, w0 = time.process_time(), time.perf_counter()
     X.T @ W
-    t_grad = time.process_time() - t0
+    t_grad, w_grad = time.process_time() - t0, time.perf_counter() - w0
     print(
         json.dumps(
             {
@@ -105,6 +106,7 @@ def child(data_dir, max_iter):
                 "n_iter": est.n_iter_,
                 "evaluations": calls[0],
                 "floor": t_design + t_grad,
+                "floor_wall": w_design + w_grad,
                 "objective": est.objective_,
                 "data_bytes": X.nbytes + Y.nbytes + g.nbytes,
                 "blas": blas_threads(),
@@ -113,7 +115,7 @@ def child(data_dir, max_iter):
     )
 
 
-def run_config(n_clusters, max_iter, timeout):
+def run_config(n_clusters, max_iter, timeout, n_jobs=None):
     with tempfile.TemporaryDirectory() as tmp:
         X, Y, g, _, _ = planted_rows(n_clusters, ROWS, D, K, dtype=np.float32,
                                      random_state=0)
@@ -121,7 +123,8 @@ def run_config(n_clusters, max_iter, timeout):
             np.save(Path(tmp) / f"{name}.npy", a)
         del X, Y, g
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", tmp, "--max-iter", str(max_iter)],
+            [sys.executable, __file__, "--child", tmp, "--max-iter", str(max_iter)]
+            + ([] if n_jobs is None else ["--n-jobs", str(n_jobs)]),
             capture_output=True, text=True, timeout=timeout, check=False,
         )
     if proc.returncode != 0:
@@ -195,28 +198,37 @@ def main():
                    help="largest N fitted with the default prior='auto'")
     p.add_argument("--skip-large", action="store_true",
                    help="part 1 at N = 1,000 only (part 2 in full)")
+    p.add_argument("--n-jobs", type=int, default=None,
+                   help="part 1 also with this n_jobs (threads, one BLAS thread each)")
     p.add_argument("--child", metavar="DATA_DIR", help=argparse_hidden())
     args = p.parse_args()
     if args.child:
-        child(args.child, args.max_iter)
+        child(args.child, args.max_iter, args.n_jobs)
         return
     load_start = load_average()
     sizes = [1000] if (args.quick or args.skip_large) else [1000, 10_000]
-    headers = ["N clusters", "rows", "d = p", "K", "max_iter", "iterations run",
-               "evaluations", "fit time (s)", "fit CPU (s)",
+    headers = ["N clusters", "rows", "d = p", "K", "n_jobs", "max_iter",
+               "iterations run", "evaluations", "fit time (s)", "fit CPU (s)",
                "floor: evaluations x (X @ B + X.T @ W) (CPU s)", "fit CPU / floor",
+               "floor (wall s)",
                "peak RSS (MiB)", "RSS before fit (MiB)", "data (MiB)",
                "within goal (60 s, 4 GB)"]
     rows = []
     blas = ""
-    for n_clusters in sizes:
-        r = run_config(n_clusters, args.max_iter, timeout=30 * GOAL_SECONDS)
+    configs = [(n, None) for n in sizes]
+    if args.n_jobs is not None:
+        configs += [(n, args.n_jobs) for n in sizes]
+    for n_clusters, n_jobs in configs:
+        r = run_config(n_clusters, args.max_iter, timeout=30 * GOAL_SECONDS,
+                       n_jobs=n_jobs)
         blas = r["blas"]
         ok = r["seconds"] < GOAL_SECONDS and r["rss_peak"] < GOAL_BYTES
         floor = r["evaluations"] * r["floor"]
-        rows.append([f"{n_clusters:,}", f"{n_clusters * ROWS:,}", D, K, args.max_iter,
-                     r["n_iter"], r["evaluations"], f"{r['seconds']:.1f}",
-                     f"{r['cpu']:.1f}", f"{floor:.1f}", f"{r['cpu'] / floor:.2f}",
+        rows.append([f"{n_clusters:,}", f"{n_clusters * ROWS:,}", D, K, n_jobs,
+                     args.max_iter, r["n_iter"], r["evaluations"],
+                     f"{r['seconds']:.1f}", f"{r['cpu']:.1f}", f"{floor:.1f}",
+                     f"{r['cpu'] / floor:.2f}",
+                     f"{r['evaluations'] * r['floor_wall']:.1f}",
                      f"{r['rss_peak'] / 2**20:.0f}",
                      f"{r['rss_before'] / 2**20:.0f}", f"{r['data_bytes'] / 2**20:.0f}",
                      "yes" if ok else "no"])
@@ -227,12 +239,15 @@ def main():
     print("\n" + text_table(CURVE_HEADERS, curve_rows))
     notes = (
         f"`SmoothingBasisRegressor(n_basis={K}, max_iter={args.max_iter}, "
-        "random_state=0)`, float32, one subprocess per row: peak RSS is `ru_maxrss` "
+        "random_state=0, n_jobs=...)`, float32, one subprocess per row: peak RSS is "
+        "`ru_maxrss` "
         "of a process that loaded the data (interpreter + data = 'RSS before fit') "
         f"and fitted once. BLAS in the fitting process: {blas}. Floor: the number of "
         "evaluations of the objective (line-search trials included) times the two "
-        "products each one must compute, timed (CPU seconds) in the same process after "
-        "the fit.\n\n"
+        "products each one must compute, timed (CPU seconds, and wall seconds with the "
+        "process's BLAS threads) in the same process after the fit. n_jobs=None: the "
+        "chunks in turn, BLAS with its own threads; n_jobs=2: two threads of chunks, "
+        "one BLAS thread each.\n\n"
         "How a default fit grows with the number of clusters: "
         "`SmoothingBasisRegressor(prior=..., random_state=0)`, every other parameter "
         f"at its default, on FAQ-like float32 data ({CURVE_ROWS} questions per "
