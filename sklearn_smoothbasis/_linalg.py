@@ -118,6 +118,46 @@ def thin_svd(A, *, overwrite=False):
                                 overwrite_a=overwrite, check_finite=False)
 
 
+def sampled_clusters(starts, max_rows):
+    """The rows of clusters evenly spaced over all, at most ``max_rows`` rows in all
+    (every cluster when they have no more); at least one cluster.
+
+    Parameters
+    ----------
+    starts : ndarray of shape (n_clusters + 1,)
+        Row offsets of the clusters (rows sorted by cluster).
+    max_rows : int
+
+    Returns
+    -------
+    rows : ndarray of int or slice
+        The rows of the clusters kept, in order (``slice(None)`` when all are).
+    kept_starts : ndarray
+        Their row offsets within ``rows``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows, kept_starts = sampled_clusters(np.arange(0, 21, 2), max_rows=6)
+    >>> rows.tolist(), kept_starts.tolist()
+    ([0, 1, 8, 9, 18, 19], [0, 2, 4, 6])
+    """
+    n_rows, n_clusters = int(starts[-1]), len(starts) - 1
+    if n_rows <= max_rows:
+        return slice(None), starts
+    counts = np.diff(starts)
+    n_kept = max(1, n_clusters * max_rows // n_rows)
+    clusters = np.unique(np.linspace(0, n_clusters - 1, n_kept).round().astype(int))
+    while clusters.size > 1 and counts[clusters].sum() > max_rows:  # uneven sizes
+        clusters = clusters[::2]
+    kept_counts = counts[clusters]
+    kept_starts = np.concatenate(([0], np.cumsum(kept_counts)))
+    rows = np.arange(kept_starts[-1]) + np.repeat(
+        starts[clusters] - kept_starts[:-1], kept_counts
+    )
+    return rows, kept_starts
+
+
 def cluster_sums(A, starts, axis=0):
     """Sum of the rows of each cluster of ``A`` (rows sorted by cluster along ``axis``).
 

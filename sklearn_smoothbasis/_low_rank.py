@@ -175,6 +175,11 @@ class LowRankObjective(BasisObjective):
                  + np.max(np.linalg.norm(V, ord=2, axis=(1, 2))) ** 2)
         return max(dense * scale, np.finfo(np.float64).tiny)
 
+    def curvature_along(self, coef, direction):
+        """Not estimated in the factors (the maps are not linear in them): the
+        solver's first step keeps ``lr / L``."""
+        return None
+
     def normalize(self, basis, coef):
         """The same maps with the factors in the canonical gauge
         (:func:`canonical_factors`)."""

@@ -16,8 +16,8 @@ from ._growing import (
     non_empty_starts,
     spread_rows,
 )
-from ._init import random_basis, sampled_clusters, top_map_directions
-from ._linalg import cluster_means, cluster_ridge_factors
+from ._init import random_basis, top_map_directions
+from ._linalg import cluster_means, cluster_ridge_factors, sampled_clusters
 from ._loss import ClusterLoss
 from ._low_rank import (
     LowRankObjective,
@@ -47,6 +47,11 @@ AUTO_MAX_BASIS = 16
 # units of the mean squared row norm of X: a tiny ridge, so they are nearly minimum
 # norm interpolants, but never singular.
 _INIT_RELATIVE_RIDGE = 1e-3
+# The initial directions are those of the maps of clusters evenly spaced over all,
+# at most this many rows in all (sampled_clusters): a few thousand clusters estimate
+# the top directions of their maps well, and the randomized path's seven passes over
+# all rows would otherwise cost as much as several solver iterations on large sets.
+_INIT_MAX_ROWS = 20_000
 
 
 # partial_fit continues the contrastive prior's refinement for at most this many L-BFGS
@@ -622,8 +627,8 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 n_basis, X.shape[1], Y.shape[1], X.dtype, self.random_state
             )
         # The top directions of the maps of a sample of the clusters (all of them
-        # up to INIT_MAX_ROWS rows).
-        rows, starts = sampled_clusters(starts)
+        # up to _INIT_MAX_ROWS rows).
+        rows, starts = sampled_clusters(starts, _INIT_MAX_ROWS)
         X, residual = X[rows], Y[rows] if base is None else Y[rows] - base[rows]
         mean_sq = float(np.einsum("ij,ij->", X, X)) / X.shape[0]
         ridge = self.alpha + _INIT_RELATIVE_RIDGE * max(mean_sq, 1e-12)
@@ -702,13 +707,15 @@ class SmoothingBasisRegressor(_BaseClusterRegressor):
                 # The L1 term fixes the gauge: unit-norm basis matrices, never
                 # re-orthonormalised (that would mix the coefficients).
                 objective = UnitNormObjective(objective)
-            basis, coef, n_iter, loss_curve, converged = fit_basis(
+            basis, coef, value, n_iter, loss_curve, converged = fit_basis(
                 objective, basis, coef, solver=solver or self.solver, lr=self.lr,
                 max_iter=max_iter, tol=self.tol,
                 reorth_interval=self.reorth_interval, verbose=self.verbose,
             )
+            # The same maps in the preferred gauge: J, a function of the maps, is
+            # the value the solver ended with.
             basis, coef = objective.normalize(basis, coef)
-            self.objective_ = objective(basis, coef, solve=False, need_grad=False)[0]
+            self.objective_ = value
         self.basis_left_ = self.basis_right_ = None
         if rank is not None:
             self.basis_left_, self.basis_right_ = (

@@ -23,7 +23,7 @@ from joblib import delayed
 from scipy.linalg import get_blas_funcs
 from scipy.sparse import csr_matrix
 
-from ._linalg import cluster_means, cluster_starts
+from ._linalg import cluster_means, cluster_starts, sampled_clusters
 from ._line_search import ARMIJO, backtrack_rows
 from ._loss import _TINY_NORM
 from ._parallel import run_in_turn
@@ -49,6 +49,9 @@ _MAX_HALVINGS = 20
 # The first (gradient) step of L-BFGS ends where the slope along it has fallen to this
 # fraction of its start, after at most _MAX_LINE_STEPS more evaluations (_line_minimum).
 _LINE_SLOPE_RATIO = 0.1
+# The curvature along the first L-BFGS direction is estimated on the clusters of at
+# most this many rows, evenly spaced (BasisObjective.curvature_along).
+_CURVATURE_MAX_ROWS = 2000
 _MAX_LINE_STEPS = 6
 
 
@@ -537,6 +540,50 @@ class BasisObjective:
             penalty += np.linalg.norm(penalty_basis_factor(self.laplacian, coef), 2)
         return max((data + penalty) / self.n_clusters, np.finfo(np.float64).tiny)
 
+    def curvature_along(self, coef, direction):
+        r"""Estimate of the curvature of ``J`` along ``direction``, ``coef`` fixed.
+
+        With :math:`z_r = x_r \sum_k c_{ik} D_k` the change of row :math:`r`'s
+        prediction along the direction :math:`D` and :math:`w_r` the curvature of
+        its loss (:meth:`ClusterLoss.curvature_scale`: exact for the squared
+        error, an estimate for the cosine term),
+
+        .. math::
+
+            \kappa = \frac{1}{N} \sum_i \frac{1}{n_i} \Big[\sum_{r \in i}
+                w_r \lVert z_r \rVert^2 + 2 s\, c_i^\top G_D\, c_i\Big],
+            \qquad (G_D)_{kl} = \langle D_k, D_l \rangle_F,
+
+        the data term's mean over clusters taken over the clusters of at most
+        :data:`_CURVATURE_MAX_ROWS` rows evenly spaced (all of them below): one
+        product of those rows with the direction. Where :math:`L`
+        (:meth:`lipschitz`) bounds the curvature in every direction, this is the
+        one along ``direction``. None with the smoothness penalty (not
+        estimated: the solver keeps ``lr / L``).
+        """
+        if self.laplacian is not None:
+            return None
+        K = direction.shape[0]
+        rows, sample_starts = sampled_clusters(self.starts, _CURVATURE_MAX_ROWS)
+        X, Y = self.X[rows], self.Y[rows]
+        sample = (slice(None) if isinstance(rows, slice)
+                  else np.searchsorted(self.starts, rows[sample_starts[:-1]],
+                                       side="right") - 1)
+        counts = np.diff(sample_starts)
+        coef_rows = np.repeat(coef[sample], counts, axis=0).astype(X.dtype)
+        change = predict_from_design(
+            design(X, basis_matrix(direction.astype(X.dtype, copy=False)), K),
+            coef_rows, None,
+        )
+        rows_curvature = self.loss.curvature_scale(Y) * np.einsum(
+            "ij,ij->i", change, change, dtype=np.float64)
+        data = float(np.mean(cluster_means(rows_curvature, sample_starts)))
+        flat = direction.reshape(K, -1).astype(np.float64)
+        coef64 = coef.astype(np.float64)
+        penalty = 2 * self.alpha * float(np.mean(
+            np.einsum("ik,kl,il->i", coef64, flat @ flat.T, coef64) / self.counts))
+        return data + penalty
+
     @staticmethod
     def normalize(basis, coef):
         """The same maps in the gauge the solver prefers: an orthonormal basis."""
@@ -763,7 +810,8 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
 
     Returns
     -------
-    basis, coef, n_iter, loss_curve, converged
+    basis, coef, value, n_iter, loss_curve, converged
+        ``value`` is ``J`` at the returned basis and coefficients.
     """
     value, coef, grad = objective(basis, coef)
     pairs = deque(maxlen=memory)
@@ -785,6 +833,13 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
             quasi_newton = False
             direction, length = -grad, step_length
             slope = float(np.vdot(grad, direction))
+            if solver == "lbfgs":
+                # L bounds the curvature in every direction, often thousands of
+                # times above the one along the gradient: start at the minimum of
+                # the quadratic with that curvature, where the objective can tell.
+                curvature = objective.curvature_along(coef, direction)
+                if curvature is not None and curvature > 0:
+                    step_length = length = -slope / curvature
         for _ in range(_MAX_HALVINGS):
             trial = basis + np.asarray(length, dtype=basis.dtype) * direction
             new_value, new_coef, new_grad = objective(trial, coef)
@@ -823,4 +878,4 @@ def fit_basis(objective, basis, coef, *, solver, lr, max_iter, tol, reorth_inter
         if decrease < tol:
             converged = True
             break
-    return basis, coef, n_iter, loss_curve, converged
+    return basis, coef, value, n_iter, loss_curve, converged

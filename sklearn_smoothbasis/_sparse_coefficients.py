@@ -265,6 +265,11 @@ class UnitNormObjective:
         projected one, no larger)."""
         return self.objective.lipschitz(coef, basis)
 
+    def curvature_along(self, coef, direction):
+        """Not estimated at unit norm (the normalisation bends the line): the
+        solver's first step keeps ``lr / L``."""
+        return None
+
     def __call__(self, basis, coef, *, solve=True, need_grad=True):
         """``(J, coef, grad)`` at the normalised basis, gradient with respect to
         ``basis``."""

@@ -51,7 +51,7 @@ def test_vanishing_maps_are_completed_at_random():
 
 
 def test_the_initial_basis_of_many_rows_comes_from_a_sample_of_clusters(monkeypatch):
-    # Above INIT_MAX_ROWS rows the directions are those of the maps of evenly spaced
+    # Above _INIT_MAX_ROWS rows the directions are those of the maps of evenly spaced
     # clusters (a quarter of them here): they still find the planted basis, as the
     # directions of all clusters do (3 degrees), where a random basis is far off.
     from sklearn_smoothbasis import SmoothingBasisRegressor, _smoothing_basis
@@ -69,7 +69,7 @@ def test_the_initial_basis_of_many_rows_comes_from_a_sample_of_clusters(monkeypa
         return original(X_init, *args)
 
     monkeypatch.setattr(_smoothing_basis, "cluster_ridge_factors", recording)
-    monkeypatch.setattr(_init.sampled_clusters, "__defaults__", (400,))
+    monkeypatch.setattr(_smoothing_basis, "_INIT_MAX_ROWS", 400)
     sampled = model._initial_basis(X, Y, None, starts, 3)
     assert seen == [400]
 
@@ -79,17 +79,3 @@ def test_the_initial_basis_of_many_rows_comes_from_a_sample_of_clusters(monkeypa
 
     assert angle_to_truth(sampled) < 10
     assert angle_to_truth(_init.random_basis(3, 6, 5, np.float64, 0)) > 30
-
-
-def test_sampled_clusters_are_evenly_spaced_and_whole():
-    starts = cluster_starts(np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]))
-    rows, kept_starts = _init.sampled_clusters(starts, max_rows=12)
-    assert kept_starts[-1] == len(rows) <= 12
-    # Every kept cluster is whole: its rows are consecutive and complete.
-    first_rows = rows[kept_starts[:-1]]
-    kept = np.searchsorted(starts, first_rows, side="right") - 1
-    for cluster, a, b in zip(kept, kept_starts[:-1], kept_starts[1:]):
-        assert rows[a:b].tolist() == list(range(starts[cluster], starts[cluster + 1]))
-    assert len(kept) >= 2 and kept[0] == 0
-    rows, kept_starts = _init.sampled_clusters(starts, max_rows=1000)
-    assert rows == slice(None) and kept_starts is starts

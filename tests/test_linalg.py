@@ -7,7 +7,9 @@ from sklearn_smoothbasis._linalg import (
     cluster_means,
     cluster_ridge_factors,
     cluster_ridge_maps,
+    cluster_starts,
     linear_map,
+    sampled_clusters,
     sort_by_cluster,
     thin_svd,
     unit_rows,
@@ -103,3 +105,17 @@ def test_thin_svd_falls_back_to_gesvd_when_gesdd_does_not_converge(monkeypatch):
     U, S, Vt = thin_svd(A.copy())
     np.testing.assert_allclose(S, expected, rtol=1e-12)
     np.testing.assert_allclose((U * S) @ Vt, A, atol=1e-12)
+
+
+def test_sampled_clusters_are_evenly_spaced_and_whole():
+    starts = cluster_starts(np.array([3, 1, 4, 1, 5, 9, 2, 6, 5, 3]))
+    rows, kept_starts = sampled_clusters(starts, max_rows=12)
+    assert kept_starts[-1] == len(rows) <= 12
+    # Every kept cluster is whole: its rows are consecutive and complete.
+    first_rows = rows[kept_starts[:-1]]
+    kept = np.searchsorted(starts, first_rows, side="right") - 1
+    for cluster, a, b in zip(kept, kept_starts[:-1], kept_starts[1:]):
+        assert rows[a:b].tolist() == list(range(starts[cluster], starts[cluster + 1]))
+    assert len(kept) >= 2 and kept[0] == 0
+    rows, kept_starts = sampled_clusters(starts, max_rows=1000)
+    assert rows == slice(None) and kept_starts is starts

@@ -111,6 +111,35 @@ def test_coefficient_values_from_row_statistics_are_the_exact_values(
         np.testing.assert_allclose(problem.values(moved), exact, rtol=1e-10)
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+@pytest.mark.parametrize("sampled", [False, True], ids=["all-rows", "sampled"])
+def test_curvature_along_a_direction(alpha, sampled, seed, monkeypatch):
+    # Squared error, coefficients fixed: J is quadratic along any direction D and
+    # curvature_along is its exact second derivative (central differences of J);
+    # with the rows sampled (clusters evenly spaced) it estimates the data term
+    # from those clusters and keeps the penalty exact.
+    from sklearn_smoothbasis import _solvers
+
+    X, Y, base, starts, basis, coef = _problem(seed, n_clusters=200)
+    objective = BasisObjective(X, Y, base, starts, ClusterLoss(0.0), alpha,
+                               np.array([0, len(starts) - 1]))
+    direction = np.random.RandomState(seed + 7).standard_normal(basis.shape)
+
+    def J(t):
+        return objective(basis + t * direction, coef, solve=False,
+                         need_grad=False)[0]
+
+    exact = (J(1.0) - 2 * J(0.0) + J(-1.0))
+    if sampled:
+        monkeypatch.setattr(_solvers, "_CURVATURE_MAX_ROWS", len(X) // 2)
+    curvature = objective.curvature_along(coef, direction)
+    if sampled:
+        assert curvature != pytest.approx(exact, rel=1e-6)
+        assert curvature == pytest.approx(exact, rel=0.3)
+    else:
+        assert curvature == pytest.approx(exact, rel=1e-9)
+
+
 @LOSS_PARTS
 def test_objective_matches_definition(cosine_weight, alpha, seed):
     """J is the mean over clusters of (summed row loss + penalty) / cluster size."""

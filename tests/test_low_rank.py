@@ -273,13 +273,14 @@ def test_basis_rank_above_the_largest_rank_is_rejected():
 def test_basis_rank_none_reproduces_the_dense_model():
     # Reference numbers of the dense model written before basis_rank existed (commit
     # 212a1db, this data and these settings, float64): basis_rank=None takes that path.
-    # L-BFGS's first step has since searched its line for the minimum
-    # (_solvers._line_minimum): its numbers are those of the dense model then.
+    # L-BFGS's first step has since started from the curvature along the gradient
+    # and searched its line (_solvers._line_minimum): its numbers are those of the
+    # dense model then.
     X, Y, groups = make_multicluster_regression(
         n_clusters=12, n_basis=2, n_features=5, n_targets=4, random_state=3)
     reference = {
-        "lbfgs": (1.2917164755580222, -2.448235429690288, -0.9561832435369643,
-                  -2.1405834740699365),
+        "lbfgs": (1.2917321254777843, -2.459018740089064, -0.9530794505444263,
+                  -2.1352363206503417),
         "gd": (1.309634578177503, -3.0791408698378895, -1.08868263689365,
                -1.8123641961471701),
     }

@@ -40,11 +40,12 @@ def _data(random_state=0, dtype=np.float64):
     [
         # objective_, sum of the maps, sum of their squares, sum of the predictions:
         # printed by the code before sparsity existed (main at 212a1db), with
-        # L-BFGS's first step searching its line since (_solvers._line_minimum).
-        (0.0, (1.7551332812678022, -9.48814539434096, 226.49824554302825,
-               33.040308867501835)),
-        (0.5, (1.4718778579791967, -7.5240404549497555, 189.14631130933583,
-               30.838095212800958)),
+        # L-BFGS's first step started from the curvature along the gradient and
+        # searching its line since (_solvers._line_minimum).
+        (0.0, (1.7551335046993974, -9.485954142010364, 226.4901846189024,
+               33.040526727511605)),
+        (0.5, (1.4718779855161557, -7.524537354406505, 189.1434139997485,
+               30.831574255793527)),
     ],
 )
 def test_sparsity_zero_reproduces_the_model_before_it(cosine_weight, expected):
