@@ -73,7 +73,7 @@ from _bench_utils import (
 N_CLUSTERS = 100
 TEST_ROWS = 10
 COSINE_WEIGHT = 0.5
-SWEEP = [1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200]
+SWEEP = list(range(1, 13)) + [20, 30, 50, 80, 120, 200]
 EXTRA_SHRINKAGE = [0.01, 0.1, 1.0]
 # (d, K, seed iterations, quick seed iterations, seed lr, largest max_iter tried,
 #  quick largest max_iter). Past convergence (tol=0) every extra iteration is a

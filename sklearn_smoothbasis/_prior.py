@@ -141,7 +141,7 @@ def _bounded_candidates(Y, scored, distinct=None):
     return targets
 
 
-def select_prior_alpha(X, Y, starts, toward_identity):
+def select_prior_alpha(X, Y, starts, toward_identity, distinct=None):
     """Ridge strength of the shared prior with the best leave-one-out retrieval.
 
     Parameters
@@ -155,6 +155,9 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     toward_identity : bool
         Whether the ridge map is shrunk toward the identity (square maps) instead
         of toward zero.
+    distinct : ndarray, default=None
+        The distinct rows of ``Y`` in lexicographic order (``np.unique(Y,
+        axis=0)``) when the caller has them; found here otherwise.
 
     Returns
     -------
@@ -172,7 +175,7 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     alphas = PRIOR_ALPHA_GRID * mean_sq
     Z = Y - X if toward_identity else Y
     offset = X[scored] if toward_identity else 0
-    targets = _bounded_candidates(Y, scored)
+    targets = _bounded_candidates(Y, scored, distinct)
     own_target = target_indices(Y[scored], targets)
     mean_reciprocal_ranks = []
     for Z_loo in ridge_loo_predictions(X, Z, alphas, scored):
@@ -182,7 +185,7 @@ def select_prior_alpha(X, Y, starts, toward_identity):
     return float(alphas[int(np.argmax(mean_reciprocal_ranks))])
 
 
-def ridge_prior(X, Y, starts, alpha="auto"):
+def ridge_prior(X, Y, starts, alpha="auto", *, distinct=None):
     r"""The shared ridge map :math:`P_\alpha`, toward the identity when square.
 
     Parameters
@@ -195,6 +198,8 @@ def ridge_prior(X, Y, starts, alpha="auto"):
         Row offsets of the clusters.
     alpha : float or "auto", default="auto"
         Ridge strength; ``"auto"``: :func:`select_prior_alpha`.
+    distinct : ndarray, default=None
+        Passed to :func:`select_prior_alpha`.
 
     Returns
     -------
@@ -206,7 +211,8 @@ def ridge_prior(X, Y, starts, alpha="auto"):
     """
     square = X.shape[1] == Y.shape[1]
     if isinstance(alpha, str) and alpha == "auto":
-        alpha = select_prior_alpha(X, Y, starts, toward_identity=square)
+        alpha = select_prior_alpha(X, Y, starts, toward_identity=square,
+                                   distinct=distinct)
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
     return linear_map(X, Y, "ridge", float(alpha), center=center), float(alpha)
 
@@ -438,9 +444,11 @@ def select_prior(X, Y, starts, alpha="auto", *, n_folds=PRIOR_FOLDS):
     """
     square = X.shape[1] == Y.shape[1]
     center = np.eye(X.shape[1], dtype=X.dtype) if square else None
-    ridge, alpha = ridge_prior(X, Y, starts, alpha)
-    # Each row's target among the distinct ones, found once for all the refits.
-    target_ids = np.unique(Y, axis=0, return_inverse=True)[1].ravel()
+    # The distinct targets and each row's among them, found once for the ridge
+    # strength and all the refits.
+    distinct, target_ids = np.unique(Y, axis=0, return_inverse=True)
+    target_ids = target_ids.ravel()
+    ridge, alpha = ridge_prior(X, Y, starts, alpha, distinct=distinct)
     contrastive, n_iter, converged = contrastive_map(
         X, Y, ridge, target_ids=target_ids
     )
