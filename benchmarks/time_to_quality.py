@@ -312,6 +312,11 @@ def main():
         lr_trial(args.quick)
         return
     warnings.simplefilter("ignore", RuntimeWarning)
+    # Every time here is of one BLAS thread (the seed's loop and our fits alike),
+    # whatever the environment says.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
     load_start = load_average()
     repeats = 1 if args.quick else 3
     rows = []
