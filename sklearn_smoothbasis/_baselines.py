@@ -158,8 +158,9 @@ class IndependentProjectionRegressor(_BaseClusterRegressor):
         into at least ``n_jobs`` chunks (each also within ``working_memory``), and
         BLAS is limited to one thread per job while they run. ``None`` means 1
         unless in a :func:`joblib.parallel_config` context, ``-1`` all processors.
-        The maps are identical for any ``n_jobs`` (each depends on its cluster's
-        rows alone).
+        The maps are the same for any ``n_jobs`` (each depends on its cluster's
+        rows alone), up to the last bits where BLAS rounds differently with one
+        thread than with several (numpy 1.24's OpenBLAS does).
 
     Attributes
     ----------
